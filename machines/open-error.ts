@@ -1,0 +1,52 @@
+/**
+ * How the stats hook classifies a driver error (spec rule 4). Pure: it reads the error's stable
+ * `code` (and `recoverable` flag), never its message, so errors that crossed a process or plugin
+ * boundary as plain objects classify the same as the classes in `src/drivers/errors.ts`.
+ */
+
+export const DRIVER_ERROR_CODES = {
+  recoverable: 'TASKPULSE_RECOVERABLE',
+  statsNotImplemented: 'TASKPULSE_STATS_NOT_IMPLEMENTED',
+  taskNotFound: 'TASKPULSE_TASK_NOT_FOUND',
+  pluginShutdown: 'TASKPULSE_PLUGIN_SHUTDOWN',
+} as const;
+
+export type DriverErrorCode = (typeof DRIVER_ERROR_CODES)[keyof typeof DRIVER_ERROR_CODES];
+
+/**
+ * - `not-implemented`: the driver has no stats; stop, no retry.
+ * - `unrecoverable`: a `RecoverableError` with `recoverable: false` (e.g. "container stopped"); stop quietly.
+ * - `plugin-shutdown`: the driver's process went away; retry quietly.
+ * - `other`: anything else, "task not found" included; retry and log an error.
+ */
+export type OpenErrorClass = 'not-implemented' | 'unrecoverable' | 'plugin-shutdown' | 'other';
+
+function field(error: unknown, name: string): unknown {
+  return typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[name] : undefined;
+}
+
+export function classifyOpenError(error: unknown): OpenErrorClass {
+  switch (field(error, 'code')) {
+    case DRIVER_ERROR_CODES.statsNotImplemented:
+      return 'not-implemented';
+    case DRIVER_ERROR_CODES.recoverable:
+      return field(error, 'recoverable') === false ? 'unrecoverable' : 'other';
+    case DRIVER_ERROR_CODES.pluginShutdown:
+      return 'plugin-shutdown';
+    default:
+      return 'other';
+  }
+}
+
+/** Final errors end the hook whether they come from opening a stream or from inside one. */
+export function isFinalError(error: unknown): boolean {
+  const kind = classifyOpenError(error);
+  return kind === 'not-implemented' || kind === 'unrecoverable';
+}
+
+/** A short, log-friendly description of any thrown value. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  const message = field(error, 'message');
+  return typeof message === 'string' ? message : String(error);
+}

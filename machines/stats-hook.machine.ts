@@ -1,0 +1,371 @@
+/**
+ * The stats hook: one per running task. It asks the driver for a stream of resource-usage samples
+ * and hands each one to the task runner's updater, following `shared/spec/stats-hook.md`.
+ *
+ *   retrying ──opened──▶ streaming ──ended / threw / stalled──▶ backoff ──timer──▶ retrying
+ *      │ open error (retryable) ───────────────────────────────▶ backoff
+ *      └─ not implemented / unrecoverable ──▶ terminal ◀── exited / shutdown (from any state)
+ *
+ * Pure: the driver call (`openStats`), the stream reader (`readStats`), publishing and logging are
+ * named effects that `src/stats-hook/` provides with `machine.provide(...)`.
+ */
+import { type ActorRefFrom, assign, type DoneActorEvent, fromCallback, fromPromise, setup } from 'xstate';
+import { applyJitter, type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.ts';
+import { classifyOpenError, describeError } from './open-error.ts';
+
+/** Why the hook stopped; the final state's output. */
+export type StatsHookStopReason = 'exited' | 'shutdown' | 'not-implemented' | 'unrecoverable';
+
+/** An opened stats stream as `openStats` hands it to `readStats`. */
+export interface OpenedStream {
+  readonly samples: AsyncIterable<unknown>;
+  /** Ends the stream and aborts the driver call behind it. */
+  close(): void;
+}
+
+export interface StatsHookInput {
+  taskId: string;
+  /** Interval passed to every driver call and waited after a stream ends. Default 1000 ms. */
+  intervalMs?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** An open call not settled by then is aborted and retried. Default 10 s. */
+  openTimeoutMs?: number;
+  /** A stream silent this long is closed and treated as ended. Default: off. */
+  stallTimeoutMs?: number;
+}
+
+export interface StatsHookCounts {
+  /** Driver calls (stream opens) made. */
+  calls: number;
+  /** Samples handed to the updater. */
+  samples: number;
+  /** Invalid samples dropped. */
+  dropped: number;
+  /** Open errors, time-outs included. */
+  openErrors: number;
+  /** Streams that ended, threw or stalled. */
+  streamEnds: number;
+}
+
+export interface StatsHookContext {
+  taskId: string;
+  intervalMs: number;
+  backoff: BackoffOptions;
+  openTimeoutMs: number;
+  stallTimeoutMs: number | undefined;
+  /** Consecutive open errors since the last stream opened: the n of the retry delay. */
+  failedOpens: number;
+  /** The delay of the current (or next) `backoff` state, before jitter. */
+  retryDelayMs: number;
+  /** Timestamp of the last published sample, so a new stream cannot go back in time. */
+  lastTimestamp: number | undefined;
+  /** Causes of dropped samples already logged: one `warn` per cause per hook. */
+  warnedDropCauses: string[];
+  reason: StatsHookStopReason | undefined;
+  counts: StatsHookCounts;
+}
+
+export interface StatsHookOutput extends StatsHookCounts {
+  taskId: string;
+  reason: StatsHookStopReason;
+}
+
+export type StatsHookEvent =
+  | { type: 'poststart' }
+  | { type: 'exited' }
+  | { type: 'shutdown' }
+  | { type: 'stats.sample'; sample: unknown; timestamp: number }
+  | { type: 'stats.dropped'; cause: string; path: string; value: unknown }
+  | { type: 'stats.ended' }
+  | { type: 'stats.stalled' }
+  | { type: 'stats.failed'; error: unknown };
+
+export interface LogParams {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+  error?: string;
+  /** Errors of the same key are rate-limited together. */
+  key?: string;
+}
+
+export interface ReadStatsInput {
+  stream: OpenedStream;
+  lastTimestamp: number | undefined;
+  stallTimeoutMs: number | undefined;
+}
+
+const openedStream = (event: { type: string }): OpenedStream =>
+  (event as DoneActorEvent<OpenedStream>).output;
+
+export const statsHookMachine = setup({
+  types: {
+    input: {} as StatsHookInput,
+    context: {} as StatsHookContext,
+    events: {} as StatsHookEvent,
+    output: {} as StatsHookOutput,
+  },
+  actors: {
+    /** Effect: one `taskStats(taskId, intervalMs, signal)` call. */
+    openStats: fromPromise<OpenedStream, { taskId: string; intervalMs: number }>(async () => {
+      throw new Error('openStats is provided by src/stats-hook');
+    }),
+    /** Effect: reads the opened stream, sending `stats.*` events back. */
+    readStats: fromCallback<StatsHookEvent, ReadStatsInput>(() => {
+      throw new Error('readStats is provided by src/stats-hook');
+    }),
+  },
+  actions: {
+    /** Effect: hand a valid sample to the updater. */
+    publishSample: (_, _params: { sample: unknown }) => {},
+    /** Effect: one structured log line. */
+    log: (_, _params: LogParams) => {},
+    countCall: assign({ counts: ({ context }) => ({ ...context.counts, calls: context.counts.calls + 1 }) }),
+    recordOpenError: assign(({ context }) => ({
+      retryDelayMs: retryDelayMs(context.failedOpens, context.backoff),
+      failedOpens: context.failedOpens + 1,
+      counts: { ...context.counts, openErrors: context.counts.openErrors + 1 },
+    })),
+    resetFailedOpens: assign({ failedOpens: 0 }),
+    recordStreamEnd: assign(({ context }) => ({
+      retryDelayMs: context.intervalMs,
+      counts: { ...context.counts, streamEnds: context.counts.streamEnds + 1 },
+    })),
+    recordSample: assign(({ context }, params: { timestamp: number }) => ({
+      lastTimestamp: params.timestamp,
+      counts: { ...context.counts, samples: context.counts.samples + 1 },
+    })),
+    recordDrop: assign(({ context }, params: { cause: string }) => ({
+      warnedDropCauses: context.warnedDropCauses.includes(params.cause)
+        ? context.warnedDropCauses
+        : [...context.warnedDropCauses, params.cause],
+      counts: { ...context.counts, dropped: context.counts.dropped + 1 },
+    })),
+    stopBecause: assign((_, params: { reason: StatsHookStopReason }) => ({ reason: params.reason })),
+  },
+  guards: {
+    isNotImplemented: (_, params: { error: unknown }) =>
+      classifyOpenError(params.error) === 'not-implemented',
+    isUnrecoverable: (_, params: { error: unknown }) => classifyOpenError(params.error) === 'unrecoverable',
+    isPluginShutdown: (_, params: { error: unknown }) =>
+      classifyOpenError(params.error) === 'plugin-shutdown',
+    isNewDropCause: ({ context }, params: { cause: string }) =>
+      !context.warnedDropCauses.includes(params.cause),
+  },
+  delays: {
+    openTimeout: ({ context }) => context.openTimeoutMs,
+    /** `src` provides this again with an injected random source; the default uses Math.random. */
+    retryDelay: ({ context }) => applyJitter(context.retryDelayMs, context.backoff.jitter, Math.random),
+  },
+}).createMachine({
+  id: 'statsHook',
+  context: ({ input }) => ({
+    taskId: input.taskId,
+    intervalMs: input.intervalMs ?? 1000,
+    backoff: { ...DEFAULT_BACKOFF, ...input.backoff },
+    openTimeoutMs: input.openTimeoutMs ?? 10_000,
+    stallTimeoutMs: input.stallTimeoutMs,
+    failedOpens: 0,
+    retryDelayMs: 0,
+    lastTimestamp: undefined,
+    warnedDropCauses: [],
+    reason: undefined,
+    counts: { calls: 0, samples: 0, dropped: 0, openErrors: 0, streamEnds: 0 },
+  }),
+  initial: 'retrying',
+  on: {
+    exited: {
+      target: '.terminal',
+      actions: [
+        { type: 'stopBecause', params: { reason: 'exited' } },
+        { type: 'log', params: { level: 'debug', msg: 'task exited, stats collection stopped' } },
+      ],
+    },
+    shutdown: {
+      target: '.terminal',
+      actions: [
+        { type: 'stopBecause', params: { reason: 'shutdown' } },
+        { type: 'log', params: { level: 'debug', msg: 'shutting down, stats collection stopped' } },
+      ],
+    },
+    poststart: {
+      // A second poststart replaces the collector: leaving the current state stops it first.
+      target: '.retrying',
+      reenter: true,
+      actions: {
+        type: 'log',
+        params: { level: 'debug', msg: 'poststart again, replacing the stats collector' },
+      },
+    },
+  },
+  states: {
+    retrying: {
+      entry: 'countCall',
+      invoke: {
+        src: 'openStats',
+        input: ({ context }) => ({ taskId: context.taskId, intervalMs: context.intervalMs }),
+        onDone: { target: 'streaming', actions: 'resetFailedOpens' },
+        onError: [
+          {
+            guard: { type: 'isNotImplemented', params: ({ event }) => ({ error: event.error }) },
+            target: 'terminal',
+            actions: [
+              { type: 'stopBecause', params: { reason: 'not-implemented' } },
+              { type: 'log', params: { level: 'debug', msg: 'driver does not implement stats' } },
+            ],
+          },
+          {
+            guard: { type: 'isUnrecoverable', params: ({ event }) => ({ error: event.error }) },
+            target: 'terminal',
+            actions: [
+              { type: 'stopBecause', params: { reason: 'unrecoverable' } },
+              {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'debug',
+                  msg: 'stats unavailable for good, stopping',
+                  error: describeError(event.error),
+                }),
+              },
+            ],
+          },
+          {
+            guard: { type: 'isPluginShutdown', params: ({ event }) => ({ error: event.error }) },
+            target: 'backoff',
+            actions: [
+              'recordOpenError',
+              { type: 'log', params: { level: 'debug', msg: 'driver plugin shut down, retrying stats' } },
+            ],
+          },
+          {
+            target: 'backoff',
+            actions: [
+              'recordOpenError',
+              {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'error',
+                  msg: 'failed to start stats collection',
+                  error: describeError(event.error),
+                  key: 'open-failed',
+                }),
+              },
+            ],
+          },
+        ],
+      },
+      after: {
+        openTimeout: {
+          target: 'backoff',
+          actions: [
+            'recordOpenError',
+            {
+              type: 'log',
+              params: { level: 'error', msg: 'stats call timed out, retrying', key: 'open-timeout' },
+            },
+          ],
+        },
+      },
+    },
+    streaming: {
+      invoke: {
+        src: 'readStats',
+        input: ({ context, event }) => ({
+          stream: openedStream(event),
+          lastTimestamp: context.lastTimestamp,
+          stallTimeoutMs: context.stallTimeoutMs,
+        }),
+      },
+      on: {
+        'stats.sample': {
+          actions: [
+            { type: 'publishSample', params: ({ event }) => ({ sample: event.sample }) },
+            { type: 'recordSample', params: ({ event }) => ({ timestamp: event.timestamp }) },
+          ],
+        },
+        'stats.dropped': [
+          {
+            guard: { type: 'isNewDropCause', params: ({ event }) => ({ cause: event.cause }) },
+            actions: [
+              { type: 'recordDrop', params: ({ event }) => ({ cause: event.cause }) },
+              {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'warn',
+                  msg: `dropped invalid stats sample (${event.cause} at ${event.path || 'sample'}: ${String(event.value)}); further ones of this cause are dropped silently`,
+                }),
+              },
+            ],
+          },
+          { actions: { type: 'recordDrop', params: ({ event }) => ({ cause: event.cause }) } },
+        ],
+        'stats.ended': {
+          // Always through the backoff timer: a driver that closes its stream at once must not spin.
+          target: 'backoff',
+          actions: [
+            'recordStreamEnd',
+            { type: 'log', params: { level: 'debug', msg: 'stats stream ended' } },
+          ],
+        },
+        'stats.stalled': {
+          target: 'backoff',
+          actions: [
+            'recordStreamEnd',
+            { type: 'log', params: { level: 'warn', msg: 'stats stream stalled' } },
+          ],
+        },
+        'stats.failed': [
+          {
+            guard: { type: 'isNotImplemented', params: ({ event }) => ({ error: event.error }) },
+            target: 'terminal',
+            actions: [
+              { type: 'stopBecause', params: { reason: 'not-implemented' } },
+              { type: 'log', params: { level: 'debug', msg: 'driver does not implement stats' } },
+            ],
+          },
+          {
+            guard: { type: 'isUnrecoverable', params: ({ event }) => ({ error: event.error }) },
+            target: 'terminal',
+            actions: [
+              { type: 'stopBecause', params: { reason: 'unrecoverable' } },
+              {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'debug',
+                  msg: 'stats unavailable for good, stopping',
+                  error: describeError(event.error),
+                }),
+              },
+            ],
+          },
+          {
+            target: 'backoff',
+            actions: [
+              'recordStreamEnd',
+              {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'warn',
+                  msg: 'stats stream failed',
+                  error: describeError(event.error),
+                }),
+              },
+            ],
+          },
+        ],
+      },
+    },
+    backoff: {
+      after: { retryDelay: 'retrying' },
+    },
+    terminal: {
+      type: 'final',
+    },
+  },
+  output: ({ context }) => ({
+    taskId: context.taskId,
+    reason: context.reason ?? 'exited',
+    ...context.counts,
+  }),
+});
+
+export type StatsHookActor = ActorRefFrom<typeof statsHookMachine>;

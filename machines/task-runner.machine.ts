@@ -1,0 +1,415 @@
+/**
+ * The task runner: the parent actor of one task. It starts the task through the driver, runs the
+ * lifecycle hooks by phase (the stats hook is one of them), waits for the exit, applies the restart
+ * policy and cleans up.
+ *
+ *   pending ─start─▶ starting ─started─▶ running ─exit─▶ exited ─destroyed─▶ restarting ─delay─▶ starting
+ *                       │ start error ─────────────────────────────▶ restarting | dead      └─▶ dead
+ *   kill (any live state) ─▶ killing ─stopped─▶ exited ─▶ dead          shutdown ─▶ detached
+ *
+ * On exit the `exited` hooks run before `destroyTask` is called, so no hook ever sees its task vanish.
+ * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
+ */
+import { type ActorRefFrom, assign, fromPromise, setup } from 'xstate';
+import { DRIVER_ERROR_CODES, describeError } from './open-error.ts';
+import {
+  DEFAULT_RESTART_POLICIES,
+  decideRestart,
+  type JobType,
+  type RestartDecision,
+  type RestartPolicy,
+  type RestartWindow,
+} from './restart-policy.ts';
+
+/** Lifecycle phases whose hooks the runner calls synchronously (prestart hooks run inside `startTask`). */
+export type HookPhase = 'poststart' | 'exited' | 'stop' | 'shutdown';
+
+export type TaskEventType =
+  | 'Received'
+  | 'Task Setup'
+  | 'Started'
+  | 'Terminated'
+  | 'Restarting'
+  | 'Not Restarting'
+  | 'Killing'
+  | 'Killed'
+  | 'Driver Failure';
+
+export interface TaskEventParams {
+  type: TaskEventType;
+  message: string;
+  exitCode?: number | null;
+  signal?: string | null;
+  oomKilled?: boolean;
+  restartInMs?: number;
+  failsTask?: boolean;
+}
+
+/** What `waitTask` reports. */
+export interface TaskExit {
+  exitCode: number | null;
+  signal: string | null;
+  oomKilled: boolean;
+  error?: string;
+}
+
+export interface TaskRunnerInput {
+  taskId: string;
+  jobType?: JobType;
+  restartPolicy?: Partial<RestartPolicy>;
+  /** How long `stopTask` waits after the stop signal before killing. Default 5 s (Nomad's kill_timeout). */
+  killTimeoutMs?: number;
+}
+
+export interface TaskRunnerContext {
+  taskId: string;
+  jobType: JobType;
+  restartPolicy: RestartPolicy;
+  killTimeoutMs: number;
+  restartWindow: RestartWindow | undefined;
+  restarts: number;
+  lastExit: TaskExit | undefined;
+  decision: RestartDecision | undefined;
+  killRequested: boolean;
+  failed: boolean;
+  /** The final state, once reached. */
+  outcome: 'dead' | 'detached';
+}
+
+export interface TaskRunnerOutput {
+  taskId: string;
+  state: 'dead' | 'detached';
+  failed: boolean;
+  restarts: number;
+  lastExit: TaskExit | undefined;
+}
+
+export type TaskRunnerEvent = { type: 'start' } | { type: 'kill' } | { type: 'shutdown' };
+
+const isSuccess = (exit: TaskExit) => exit.exitCode === 0 && exit.signal === null && !exit.error;
+
+const exitMessage = (exit: TaskExit) =>
+  exit.error
+    ? `Wait failed: ${exit.error}`
+    : `Exit Code: ${exit.exitCode ?? 'none'}${exit.signal ? `, Signal: ${exit.signal}` : ''}${exit.oomKilled ? ', OOM Killed' : ''}`;
+
+export const taskRunnerMachine = setup({
+  types: {
+    input: {} as TaskRunnerInput,
+    context: {} as TaskRunnerContext,
+    events: {} as TaskRunnerEvent,
+    output: {} as TaskRunnerOutput,
+  },
+  actors: {
+    /** Effect: prestart hooks, then `driver.startTask`. */
+    startTask: fromPromise<void, { taskId: string }>(async () => {
+      throw new Error('startTask is provided by src/task-runner');
+    }),
+    /** Effect: `driver.waitTask`; resolves with the exit. */
+    waitTask: fromPromise<TaskExit, { taskId: string }>(async () => {
+      throw new Error('waitTask is provided by src/task-runner');
+    }),
+    /** Effect: `driver.stopTask` (stop signal, timeout, then kill); resolves with the exit. */
+    stopTask: fromPromise<TaskExit, { taskId: string; timeoutMs: number }>(async () => {
+      throw new Error('stopTask is provided by src/task-runner');
+    }),
+    /** Effect: `driver.destroyTask`. */
+    destroyTask: fromPromise<void, { taskId: string }>(async () => {
+      throw new Error('destroyTask is provided by src/task-runner');
+    }),
+  },
+  actions: {
+    /** Effect: call every hook of a phase. */
+    runHooks: (_, _params: { phase: HookPhase }) => {},
+    /** Effect: record and publish a task event. */
+    taskEvent: (_, _params: TaskEventParams) => {},
+    /** Effect: a structured log line. */
+    log: (_, _params: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; error?: string }) => {},
+    recordExit: assign((_, params: { exit: TaskExit }) => ({ lastExit: params.exit })),
+    /** Applies the restart policy to the exit (or start failure) that just happened. */
+    decide: assign(({ context }, params: { outcome: 'success' | 'failure' }) => {
+      const decision = decideRestart(
+        context.restartPolicy,
+        context.jobType,
+        params.outcome,
+        context.restartWindow,
+        Date.now(),
+      );
+      return decision.restart
+        ? { decision, restartWindow: decision.window }
+        : { decision, failed: decision.failed };
+    }),
+    decideNotToRestart: assign((_, params: { failed: boolean; message: string }) => ({
+      decision: { restart: false, failed: params.failed, message: params.message } as const,
+      failed: params.failed,
+    })),
+    requestKill: assign({ killRequested: true }),
+    countRestart: assign(({ context }) => ({ restarts: context.restarts + 1 })),
+  },
+  guards: {
+    isRecoverableStartError: (_, params: { error: unknown }) => {
+      const { code, recoverable } = (params.error ?? {}) as { code?: unknown; recoverable?: unknown };
+      return (
+        (code === DRIVER_ERROR_CODES.recoverable && recoverable === true) ||
+        code === DRIVER_ERROR_CODES.pluginShutdown
+      );
+    },
+    willRestart: ({ context }) => !context.killRequested && context.decision?.restart === true,
+    killRequested: ({ context }) => context.killRequested,
+  },
+  delays: {
+    restartDelay: ({ context }) => (context.decision?.restart ? context.decision.delayMs : 0),
+  },
+}).createMachine({
+  id: 'taskRunner',
+  context: ({ input }) => {
+    const jobType = input.jobType ?? 'service';
+    return {
+      taskId: input.taskId,
+      jobType,
+      restartPolicy: { ...DEFAULT_RESTART_POLICIES[jobType], ...input.restartPolicy },
+      killTimeoutMs: input.killTimeoutMs ?? 5000,
+      restartWindow: undefined,
+      restarts: 0,
+      lastExit: undefined,
+      decision: undefined,
+      killRequested: false,
+      failed: false,
+      outcome: 'dead',
+    };
+  },
+  initial: 'pending',
+  states: {
+    pending: {
+      entry: { type: 'taskEvent', params: { type: 'Received', message: 'Task received by client' } },
+      on: {
+        start: 'starting',
+        kill: {
+          target: 'dead',
+          actions: {
+            type: 'taskEvent',
+            params: { type: 'Killed', message: 'Task killed before it started' },
+          },
+        },
+        shutdown: 'detached',
+      },
+    },
+    starting: {
+      entry: { type: 'taskEvent', params: { type: 'Task Setup', message: 'Building task' } },
+      invoke: {
+        src: 'startTask',
+        input: ({ context }) => ({ taskId: context.taskId }),
+        onDone: {
+          target: 'running',
+          actions: { type: 'taskEvent', params: { type: 'Started', message: 'Task started by client' } },
+        },
+        onError: [
+          {
+            guard: { type: 'isRecoverableStartError', params: ({ event }) => ({ error: event.error }) },
+            target: 'exited.deciding',
+            actions: [
+              {
+                type: 'taskEvent',
+                params: ({ event }) => ({ type: 'Driver Failure', message: describeError(event.error) }),
+              },
+              { type: 'decide', params: { outcome: 'failure' } },
+            ],
+          },
+          {
+            target: 'exited.deciding',
+            actions: [
+              {
+                type: 'taskEvent',
+                params: ({ event }) => ({
+                  type: 'Driver Failure',
+                  message: describeError(event.error),
+                  failsTask: true,
+                }),
+              },
+              {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'error',
+                  msg: 'task failed to start',
+                  error: describeError(event.error),
+                }),
+              },
+              {
+                type: 'decideNotToRestart',
+                params: ({ event }) => ({
+                  failed: true,
+                  message: `Error was unrecoverable: ${describeError(event.error)}`,
+                }),
+              },
+            ],
+          },
+        ],
+      },
+      on: { kill: 'killing', shutdown: 'detached' },
+    },
+    running: {
+      entry: { type: 'runHooks', params: { phase: 'poststart' } },
+      invoke: {
+        src: 'waitTask',
+        input: ({ context }) => ({ taskId: context.taskId }),
+        onDone: {
+          target: 'exited',
+          actions: [
+            { type: 'recordExit', params: ({ event }) => ({ exit: event.output }) },
+            {
+              type: 'decide',
+              params: ({ event }) => ({ outcome: isSuccess(event.output) ? 'success' : 'failure' }),
+            },
+          ],
+        },
+        onError: {
+          target: 'exited',
+          actions: [
+            {
+              type: 'recordExit',
+              params: ({ event }) => ({
+                exit: { exitCode: null, signal: null, oomKilled: false, error: describeError(event.error) },
+              }),
+            },
+            { type: 'decide', params: { outcome: 'failure' } },
+          ],
+        },
+      },
+      on: { kill: 'killing', shutdown: 'detached' },
+    },
+    killing: {
+      entry: [
+        'requestKill',
+        {
+          type: 'taskEvent',
+          params: { type: 'Killing', message: 'Sent interrupt, waiting for the task to exit' },
+        },
+      ],
+      invoke: {
+        src: 'stopTask',
+        input: ({ context }) => ({ taskId: context.taskId, timeoutMs: context.killTimeoutMs }),
+        onDone: {
+          target: 'exited',
+          actions: { type: 'recordExit', params: ({ event }) => ({ exit: event.output }) },
+        },
+        onError: {
+          target: 'exited',
+          actions: {
+            type: 'log',
+            params: ({ event }) => ({
+              level: 'warn',
+              msg: 'stopping the task failed',
+              error: describeError(event.error),
+            }),
+          },
+        },
+      },
+      on: { shutdown: 'detached' },
+    },
+    exited: {
+      initial: 'destroying',
+      states: {
+        destroying: {
+          entry: [
+            // The hooks hear of the exit first; only then is the task destroyed.
+            { type: 'runHooks', params: { phase: 'exited' } },
+            {
+              type: 'taskEvent',
+              params: ({ context }) => ({
+                type: 'Terminated',
+                message: context.lastExit ? exitMessage(context.lastExit) : 'Task stopped',
+                exitCode: context.lastExit?.exitCode ?? null,
+                signal: context.lastExit?.signal ?? null,
+                oomKilled: context.lastExit?.oomKilled ?? false,
+              }),
+            },
+          ],
+          invoke: {
+            src: 'destroyTask',
+            input: ({ context }) => ({ taskId: context.taskId }),
+            onDone: 'deciding',
+            onError: {
+              target: 'deciding',
+              actions: {
+                type: 'log',
+                params: ({ event }) => ({
+                  level: 'warn',
+                  msg: 'destroying the task failed',
+                  error: describeError(event.error),
+                }),
+              },
+            },
+          },
+          on: { kill: { actions: 'requestKill' } },
+        },
+        deciding: {
+          always: [
+            {
+              guard: 'killRequested',
+              target: '#taskRunner.dead',
+              actions: { type: 'taskEvent', params: { type: 'Killed', message: 'Task successfully killed' } },
+            },
+            {
+              guard: 'willRestart',
+              target: '#taskRunner.restarting',
+              actions: {
+                type: 'taskEvent',
+                params: ({ context }) => ({
+                  type: 'Restarting',
+                  message: context.decision?.message ?? '',
+                  restartInMs: context.decision?.restart ? context.decision.delayMs : 0,
+                }),
+              },
+            },
+            {
+              target: '#taskRunner.dead',
+              actions: {
+                type: 'taskEvent',
+                params: ({ context }) => ({
+                  type: 'Not Restarting',
+                  message: context.decision?.message ?? '',
+                  failsTask: context.failed,
+                }),
+              },
+            },
+          ],
+        },
+      },
+      on: { shutdown: '#taskRunner.detached' },
+    },
+    restarting: {
+      after: { restartDelay: { target: 'starting', actions: 'countRestart' } },
+      on: {
+        kill: {
+          target: 'dead',
+          actions: [
+            'requestKill',
+            {
+              type: 'taskEvent',
+              params: { type: 'Killed', message: 'Task killed while waiting to restart' },
+            },
+          ],
+        },
+        shutdown: 'detached',
+      },
+    },
+    dead: {
+      type: 'final',
+      entry: [{ type: 'runHooks', params: { phase: 'stop' } }, assign({ outcome: 'dead' as const })],
+    },
+    detached: {
+      // The agent is leaving and the task lives on: hooks stop quietly, the task is not touched.
+      type: 'final',
+      entry: [{ type: 'runHooks', params: { phase: 'shutdown' } }, assign({ outcome: 'detached' as const })],
+    },
+  },
+  output: ({ context }) => ({
+    taskId: context.taskId,
+    state: context.outcome,
+    failed: context.failed,
+    restarts: context.restarts,
+    lastExit: context.lastExit,
+  }),
+});
+
+export type TaskRunnerActor = ActorRefFrom<typeof taskRunnerMachine>;

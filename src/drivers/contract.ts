@@ -1,0 +1,84 @@
+/**
+ * The driver contract: what a task runner and a stats hook need from whatever runs tasks
+ * (processes, containers, a script). Every wait takes an `AbortSignal`.
+ */
+import type { TaskResourceUsage } from './usage.ts';
+
+/** What to run. `config` is the driver's own (argv for exec, image for docker, a script for mock). */
+export interface TaskSpec {
+  /** Unique id of this task instance, e.g. `<alloc id>/<task name>`. */
+  id: string;
+  /** The task's name within its group. */
+  name: string;
+  /** The allocation (group instance) the task belongs to, when there is one. */
+  allocId?: string;
+  config: Readonly<Record<string, unknown>>;
+  env?: Readonly<Record<string, string>>;
+  resources?: TaskResources;
+}
+
+export interface TaskResources {
+  /** CPU share in MHz (Nomad's `cpu`). */
+  cpuMhz?: number;
+  /** Memory limit in MiB. */
+  memoryMb?: number;
+}
+
+export interface TaskHandle {
+  taskId: string;
+  /** Unix ms. */
+  startedAt: number;
+  /** The process id, where there is one. */
+  pid?: number;
+  /** The driver's own id for the task (a container id), where there is one. */
+  driverId?: string;
+}
+
+export interface ExitResult {
+  /** null when the task was ended by a signal. */
+  exitCode: number | null;
+  /** The signal's name (`SIGKILL`), or null. */
+  signal: string | null;
+  oomKilled: boolean;
+  /** Set when waiting itself failed. */
+  error?: Error;
+}
+
+export interface DriverCapabilities {
+  /** The driver streams resource usage (`taskStats` does not throw `StatsNotImplementedError`). */
+  stats: boolean;
+  /** `stopTask` honours the signal it is given. */
+  sendSignals: boolean;
+  /** How the task's filesystem is isolated. */
+  fsIsolation: 'none' | 'chroot' | 'image';
+}
+
+export interface StopOptions {
+  /** How long to wait after the stop signal before killing the task for good. */
+  timeoutMs: number;
+  /** The stop signal, `SIGTERM` by default. */
+  signal?: NodeJS.Signals;
+}
+
+export interface TaskDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  /** Starts the task. Rejects with a `RecoverableError` where a retry may help. */
+  startTask(task: TaskSpec): Promise<TaskHandle>;
+  /** Resolves when the task has exited. Aborting `signal` stops waiting, not the task. */
+  waitTask(taskId: string, signal?: AbortSignal): Promise<ExitResult>;
+  /** Sends the stop signal, waits up to `timeoutMs`, then kills; resolves once the task is gone. */
+  stopTask(taskId: string, options: StopOptions): Promise<void>;
+  /** Forgets the task and frees what it held; `force` kills it first if it still runs. */
+  destroyTask(taskId: string, options?: { force?: boolean }): Promise<void>;
+  /**
+   * Opens a stream of samples, one per `intervalMs`. The promise rejects if the stream cannot be
+   * opened (`StatsNotImplementedError`, `TaskNotFoundError`, `RecoverableError`, …); the stream ends
+   * when the task is gone; aborting `signal` ends it at once.
+   */
+  taskStats(
+    taskId: string,
+    intervalMs: number,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<TaskResourceUsage>>;
+}

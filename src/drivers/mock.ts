@@ -1,0 +1,300 @@
+/**
+ * A scriptable driver for tests and demos. Each task follows a script: how long it runs, how it
+ * exits, whether starting fails, and what each `taskStats` call does (emit N samples then end, fail
+ * to open, throw mid-stream, hang, not implemented). Every call is counted and recorded.
+ */
+import { abortableSleep, untilAborted } from './abortable-sleep.ts';
+import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from './contract.ts';
+import {
+  PluginShutdownError,
+  RecoverableError,
+  StatsNotImplementedError,
+  TaskNotFoundError,
+} from './errors.ts';
+import type { TaskResourceUsage } from './usage.ts';
+
+/** An error by name, so scripts can live in job files; or any thrown value. */
+export type MockError =
+  | { error: 'recoverable' | 'unrecoverable' | 'plugin-shutdown' | 'not-found' | 'other'; message?: string }
+  | Error;
+
+/** What one `taskStats` call does. The last entry of a task's list repeats. */
+export type MockStatsStep =
+  /** Open, emit `samples` (default: until the task exits), then end the stream or throw. */
+  | { samples?: number; thenThrow?: MockError }
+  /** Opening fails. */
+  | { openError: MockError }
+  /** Opening never settles until aborted. */
+  | { hang: true }
+  /** Opens, emits `samples`, then never yields again until aborted. */
+  | { samples: number; thenHang: true }
+  /** The driver has no stats. */
+  | { notImplemented: true };
+
+export interface MockTaskScript {
+  /** Exit on its own after this long; default: run until stopped. */
+  runForMs?: number;
+  exitCode?: number;
+  oomKilled?: boolean;
+  /** The first `startFailures` starts fail with `startError` (default: every start, when set). */
+  startError?: MockError;
+  startFailures?: number;
+  /** Ignore the stop signal, so `stopTask` has to kill after its timeout. */
+  ignoreStopSignal?: boolean;
+  stats?: MockStatsStep[];
+  /** CPU percent (of one core) and RSS bytes the samples report. */
+  cpuPercent?: number;
+  rssBytes?: number;
+}
+
+export interface MockDriverOptions {
+  /** Scripts by task name; a task's own `config` is merged over it. */
+  tasks?: Record<string, MockTaskScript>;
+  /** The script for tasks with none. */
+  defaults?: MockTaskScript;
+  /** Clock for sample timestamps. Default Date.now. */
+  now?: () => number;
+}
+
+export type MockDriverMethod = 'startTask' | 'waitTask' | 'stopTask' | 'destroyTask' | 'taskStats';
+
+export interface MockCall {
+  method: MockDriverMethod;
+  taskId: string;
+  /** From the driver's clock. */
+  at: number;
+}
+
+export interface MockDriver extends TaskDriver {
+  /** How many times each method was called. */
+  readonly calls: Record<MockDriverMethod, number>;
+  /** Every call in order. */
+  readonly history: readonly MockCall[];
+  /** `taskStats` calls not yet settled, and streams open right now. */
+  readonly inFlightStatsCalls: number;
+  readonly openStreams: number;
+  /** Tasks started and not yet destroyed. */
+  readonly liveTasks: number;
+  /** Ends a running task as if it exited on its own. */
+  exit(taskId: string, result?: Partial<ExitResult>): void;
+}
+
+interface MockTask {
+  spec: TaskSpec;
+  script: MockTaskScript;
+  statsCalls: number;
+  exit?: ExitResult;
+  exited: Promise<ExitResult>;
+  resolveExit: (result: ExitResult) => void;
+  timer?: NodeJS.Timeout;
+  /** Aborted when the task exits: ends its streams. */
+  life: AbortController;
+}
+
+export function toMockError(error: MockError): Error {
+  if (error instanceof Error) return error;
+  const message = error.message ?? `mock ${error.error} error`;
+  switch (error.error) {
+    case 'recoverable':
+      return new RecoverableError(message, true);
+    case 'unrecoverable':
+      return new RecoverableError(message, false);
+    case 'plugin-shutdown':
+      return new PluginShutdownError();
+    case 'not-found':
+      return new TaskNotFoundError(message);
+    case 'other':
+      return new Error(message);
+  }
+}
+
+export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
+  const now = options.now ?? Date.now;
+  const tasks = new Map<string, MockTask>();
+  const startsByName = new Map<string, number>();
+  const calls: Record<MockDriverMethod, number> = {
+    startTask: 0,
+    waitTask: 0,
+    stopTask: 0,
+    destroyTask: 0,
+    taskStats: 0,
+  };
+  const history: MockCall[] = [];
+  let inFlightStatsCalls = 0;
+  let openStreams = 0;
+
+  const record = (method: MockDriverMethod, taskId: string) => {
+    calls[method] += 1;
+    history.push({ method, taskId, at: now() });
+  };
+  const find = (taskId: string) => {
+    const task = tasks.get(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
+    return task;
+  };
+  const finish = (task: MockTask, result: ExitResult) => {
+    if (task.exit) return;
+    clearTimeout(task.timer);
+    task.exit = result;
+    task.life.abort();
+    task.resolveExit(result);
+  };
+
+  const sampleOf = (script: MockTaskScript): TaskResourceUsage => {
+    const percent = script.cpuPercent ?? 10;
+    const rss = script.rssBytes ?? 50 * 1024 * 1024;
+    return {
+      timestamp: now(),
+      resourceUsage: {
+        cpu: {
+          percent,
+          userMode: percent * 0.8,
+          systemMode: percent * 0.2,
+          totalTicks: 0,
+          throttledPeriods: 0,
+          throttledTime: 0,
+          measured: ['Percent', 'User Mode', 'System Mode'],
+        },
+        memory: {
+          rss,
+          cache: 0,
+          swap: 0,
+          mappedFile: 0,
+          usage: rss,
+          maxUsage: rss,
+          kernelUsage: 0,
+          kernelMaxUsage: 0,
+          measured: ['RSS', 'Usage', 'Max Usage'],
+        },
+      },
+    };
+  };
+
+  async function* stream(
+    task: MockTask,
+    step: { samples?: number; thenThrow?: MockError; thenHang?: true },
+    intervalMs: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<TaskResourceUsage> {
+    openStreams += 1;
+    const stop = AbortSignal.any([signal, task.life.signal]);
+    try {
+      const count = step.samples ?? Number.POSITIVE_INFINITY;
+      for (let i = 0; i < count; i++) {
+        if (i > 0 && !(await abortableSleep(intervalMs, stop))) return;
+        if (stop.aborted) return;
+        yield sampleOf(task.script);
+      }
+      if (step.thenThrow) throw toMockError(step.thenThrow);
+      if (step.thenHang) await untilAborted(stop).catch(() => {});
+    } finally {
+      openStreams -= 1;
+    }
+  }
+
+  const driver: MockDriver = {
+    name: 'mock',
+    capabilities: { stats: true, sendSignals: true, fsIsolation: 'none' },
+    calls,
+    history,
+    get inFlightStatsCalls() {
+      return inFlightStatsCalls;
+    },
+    get openStreams() {
+      return openStreams;
+    },
+    get liveTasks() {
+      return tasks.size;
+    },
+
+    async startTask(spec: TaskSpec): Promise<TaskHandle> {
+      record('startTask', spec.id);
+      const script: MockTaskScript = {
+        ...options.defaults,
+        ...options.tasks?.[spec.name],
+        ...(spec.config as MockTaskScript),
+      };
+      const starts = (startsByName.get(spec.id) ?? 0) + 1;
+      startsByName.set(spec.id, starts);
+      if (script.startError && starts <= (script.startFailures ?? Number.POSITIVE_INFINITY)) {
+        throw toMockError(script.startError);
+      }
+      let resolveExit!: (result: ExitResult) => void;
+      const exited = new Promise<ExitResult>((resolve) => {
+        resolveExit = resolve;
+      });
+      const task: MockTask = {
+        spec,
+        script,
+        statsCalls: 0,
+        exited,
+        resolveExit,
+        life: new AbortController(),
+      };
+      tasks.set(spec.id, task);
+      if (script.runForMs !== undefined) {
+        task.timer = setTimeout(
+          () =>
+            finish(task, {
+              exitCode: script.exitCode ?? 0,
+              signal: null,
+              oomKilled: script.oomKilled ?? false,
+            }),
+          script.runForMs,
+        );
+      }
+      return { taskId: spec.id, startedAt: now() };
+    },
+
+    async waitTask(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
+      record('waitTask', taskId);
+      const task = find(taskId);
+      return signal ? Promise.race([task.exited, untilAborted(signal)]) : task.exited;
+    },
+
+    async stopTask(taskId: string, { timeoutMs, signal = 'SIGTERM' }: StopOptions): Promise<void> {
+      record('stopTask', taskId);
+      const task = find(taskId);
+      if (task.exit) return;
+      if (task.script.ignoreStopSignal) {
+        await new Promise((resolve) => setTimeout(resolve, timeoutMs));
+        return finish(task, { exitCode: null, signal: 'SIGKILL', oomKilled: false });
+      }
+      finish(task, { exitCode: null, signal, oomKilled: false });
+    },
+
+    async destroyTask(taskId: string, { force = false } = {}): Promise<void> {
+      record('destroyTask', taskId);
+      const task = tasks.get(taskId);
+      if (!task) return;
+      if (!task.exit && !force) throw new Error(`cannot destroy running task ${taskId} without force`);
+      finish(task, { exitCode: null, signal: 'SIGKILL', oomKilled: false });
+      tasks.delete(taskId);
+    },
+
+    async taskStats(taskId: string, intervalMs: number, signal: AbortSignal) {
+      record('taskStats', taskId);
+      const task = find(taskId);
+      if (task.exit) throw new RecoverableError('task exited', false);
+      const steps = task.script.stats ?? [{}];
+      const step = steps[Math.min(task.statsCalls, steps.length - 1)] ?? {};
+      task.statsCalls += 1;
+      if ('notImplemented' in step) throw new StatsNotImplementedError();
+      if ('openError' in step) throw toMockError(step.openError);
+      if ('hang' in step) {
+        inFlightStatsCalls += 1;
+        try {
+          return await untilAborted(signal);
+        } finally {
+          inFlightStatsCalls -= 1;
+        }
+      }
+      return stream(task, step, intervalMs, signal);
+    },
+
+    exit(taskId, result = {}) {
+      finish(find(taskId), { exitCode: 0, signal: null, oomKilled: false, ...result });
+    },
+  };
+  return driver;
+}

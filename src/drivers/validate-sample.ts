@@ -1,0 +1,108 @@
+/**
+ * Checks a driver's sample before anything publishes it (spec rule 2). Hand-written rather than a
+ * schema library: it runs once per sample per task, so it must cost next to nothing and allocate
+ * nothing on the happy path.
+ */
+import {
+  CPU_FIELDS,
+  CPU_MEASUREMENTS,
+  MEMORY_FIELDS,
+  MEMORY_MEASUREMENTS,
+  type TaskResourceUsage,
+} from './usage.ts';
+
+export type SampleProblemCause =
+  | 'not-an-object'
+  | 'missing-field'
+  | 'wrong-type'
+  | 'not-finite'
+  | 'negative'
+  | 'unknown-measured'
+  | 'timestamp-backwards';
+
+export interface SampleProblem {
+  cause: SampleProblemCause;
+  /** Where in the sample, e.g. `resourceUsage.memory.rss` or `pids.42.cpu.percent`. */
+  path: string;
+  value: unknown;
+}
+
+const memoryNames: ReadonlySet<string> = new Set(MEMORY_MEASUREMENTS);
+const cpuNames: ReadonlySet<string> = new Set(CPU_MEASUREMENTS);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkNumber(value: unknown, path: string): SampleProblem | undefined {
+  if (value === undefined) return { cause: 'missing-field', path, value };
+  if (typeof value !== 'number') return { cause: 'wrong-type', path, value };
+  if (!Number.isFinite(value)) return { cause: 'not-finite', path, value };
+  if (value < 0) return { cause: 'negative', path, value };
+  return undefined;
+}
+
+function checkSection(
+  section: unknown,
+  fields: readonly (readonly [string, string, string])[],
+  names: ReadonlySet<string>,
+  path: string,
+): SampleProblem | undefined {
+  if (section === undefined) return undefined;
+  if (!isObject(section)) return { cause: 'wrong-type', path, value: section };
+  for (const [field] of fields) {
+    const problem = checkNumber(section[field], `${path}.${field}`);
+    if (problem) return problem;
+  }
+  const measured = section.measured;
+  if (!Array.isArray(measured)) {
+    return {
+      cause: measured === undefined ? 'missing-field' : 'wrong-type',
+      path: `${path}.measured`,
+      value: measured,
+    };
+  }
+  for (const name of measured) {
+    if (typeof name !== 'string' || !names.has(name)) {
+      return { cause: 'unknown-measured', path: `${path}.measured`, value: name };
+    }
+  }
+  return undefined;
+}
+
+function checkUsage(usage: unknown, path: string): SampleProblem | undefined {
+  if (!isObject(usage))
+    return { cause: usage === undefined ? 'missing-field' : 'wrong-type', path, value: usage };
+  return (
+    checkSection(usage.memory, MEMORY_FIELDS, memoryNames, `${path}.memory`) ??
+    checkSection(usage.cpu, CPU_FIELDS, cpuNames, `${path}.cpu`)
+  );
+}
+
+/**
+ * Returns the first problem with `sample`, or undefined when it may be published. `previousTimestamp`
+ * is the last accepted sample's, so time never runs backwards for a task.
+ */
+export function findSampleProblem(sample: unknown, previousTimestamp?: number): SampleProblem | undefined {
+  if (!isObject(sample)) return { cause: 'not-an-object', path: '', value: sample };
+  const timestampProblem = checkNumber(sample.timestamp, 'timestamp');
+  if (timestampProblem) return timestampProblem;
+  const timestamp = sample.timestamp as number;
+  if (previousTimestamp !== undefined && timestamp < previousTimestamp) {
+    return { cause: 'timestamp-backwards', path: 'timestamp', value: timestamp };
+  }
+  const usageProblem = checkUsage(sample.resourceUsage, 'resourceUsage');
+  if (usageProblem) return usageProblem;
+  const pids = sample.pids;
+  if (pids === undefined) return undefined;
+  if (!isObject(pids)) return { cause: 'wrong-type', path: 'pids', value: pids };
+  for (const pid in pids) {
+    const problem = checkUsage(pids[pid], `pids.${pid}`);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+export function isValidSample(sample: unknown, previousTimestamp?: number): sample is TaskResourceUsage {
+  return findSampleProblem(sample, previousTimestamp) === undefined;
+}

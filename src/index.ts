@@ -1,0 +1,84 @@
+/**
+ * taskpulse's public API: supervise tasks with XState actors and stream their resource usage.
+ */
+
+// Machines (pure; effects provided by the runtime below)
+export { type BackoffOptions, DEFAULT_BACKOFF, type Jitter } from '../machines/backoff.ts';
+export { classifyOpenError, type OpenErrorClass } from '../machines/open-error.ts';
+export { DEFAULT_RESTART_POLICIES, type JobType, type RestartPolicy } from '../machines/restart-policy.ts';
+export {
+  type StatsHookInput,
+  type StatsHookOutput,
+  type StatsHookStopReason,
+  statsHookMachine,
+} from '../machines/stats-hook.machine.ts';
+export { type TaskExit, type TaskRunnerOutput, taskRunnerMachine } from '../machines/task-runner.machine.ts';
+// Drivers
+export type {
+  DriverCapabilities,
+  ExitResult,
+  StopOptions,
+  TaskDriver,
+  TaskHandle,
+  TaskResources,
+  TaskSpec,
+} from './drivers/contract.ts';
+export { type CpuTracker, createCpuTracker } from './drivers/cpu-tracker.ts';
+export {
+  DRIVER_ERROR_CODES,
+  DriverError,
+  PluginShutdownError,
+  RecoverableError,
+  StatsNotImplementedError,
+  TaskNotFoundError,
+} from './drivers/errors.ts';
+export {
+  createMockDriver,
+  type MockDriver,
+  type MockDriverOptions,
+  type MockStatsStep,
+  type MockTaskScript,
+} from './drivers/mock.ts';
+export type {
+  CpuMeasurement,
+  CpuStats,
+  MemoryMeasurement,
+  MemoryStats,
+  ResourceUsage,
+  TaskResourceUsage,
+} from './drivers/usage.ts';
+export { publishableMetrics, sumResourceUsage } from './drivers/usage.ts';
+export { findSampleProblem, isValidSample, type SampleProblem } from './drivers/validate-sample.ts';
+// Runtime
+export {
+  createBus,
+  type TaskBus,
+  type TaskBusEvents,
+  type TaskEvent,
+  type TaskEventType,
+} from './runtime/bus.ts';
+export type { Logger } from './runtime/logger.ts';
+export {
+  type CreateStatsHookOptions,
+  createStatsHook,
+  type DriverStats,
+  type StatsHook,
+  type StatsUpdater,
+} from './stats-hook/create-stats-hook.ts';
+export {
+  type CreateTaskRunnerOptions,
+  createTaskRunner,
+  type LatestResourceUsage,
+  type TaskRunner,
+} from './task-runner/create-task-runner.ts';
+export type {
+  AnyTaskHook,
+  ExitedHook,
+  PoststartHook,
+  PrestartHook,
+  ShutdownHook,
+  StopHook,
+  TaskHook,
+  TaskHookContext,
+} from './task-runner/hooks.ts';
+export { type StatsTaskHook, statsTaskHook } from './task-runner/stats-task-hook.ts';

@@ -1,0 +1,149 @@
+import { type AnyActorRef, createActor, type InspectionEvent, type Observer } from 'xstate';
+import type { BackoffOptions } from '../../machines/backoff.ts';
+import { applyJitter } from '../../machines/backoff.ts';
+import {
+  type LogParams,
+  type StatsHookActor,
+  type StatsHookOutput,
+  statsHookMachine,
+} from '../../machines/stats-hook.machine.ts';
+import type { TaskResourceUsage } from '../drivers/usage.ts';
+import { ErrorRateLimiter, type Logger, silentLogger } from '../runtime/logger.ts';
+import { type DriverStats, openStatsActor } from './open-stats.ts';
+import { readStatsActor } from './read-stats.ts';
+
+/** Nomad's `StatsUpdater`: the task runner side that keeps and publishes each sample. */
+export interface StatsUpdater {
+  updateStats(sample: TaskResourceUsage): void;
+}
+
+export type { DriverStats };
+
+export interface CreateStatsHookOptions {
+  taskId: string;
+  /** Default 1000 ms. */
+  intervalMs?: number;
+  stats: DriverStats;
+  updater: StatsUpdater;
+  /** Bound to `task` by the hook. Default: silent. */
+  logger?: Logger;
+  backoff?: Partial<BackoffOptions>;
+  /** Default 10 s. */
+  openTimeoutMs?: number;
+  /** Default: off. */
+  stallTimeoutMs?: number;
+  /** Random source for jitter, [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Stately inspector (or any inspection observer) for a hook used on its own. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Joins a parent's actor system (the task runner's), so the inspector shows the tree. */
+  parent?: AnyActorRef;
+  /** Error lines of one cause are let through at most once per this window. Default 60 s. */
+  errorLogWindowMs?: number;
+}
+
+export interface StatsHook {
+  /** The task is running: start collecting (a second call replaces the collector). */
+  poststart(): void;
+  /** The task exited: stop at once, deliver nothing more. */
+  exited(): void;
+  /** The agent is leaving (the task may live on): stop at once. */
+  shutdown(): void;
+  /** The machine's current state: `retrying`, `streaming`, `backoff` or `terminal` (`idle` before poststart). */
+  readonly state: string;
+  readonly actor: StatsHookActor;
+  /** Resolves with the final output once the hook is terminal. */
+  readonly done: Promise<StatsHookOutput>;
+}
+
+/**
+ * Creates the stats hook for one task: the `statsHookMachine` with its effects provided (the driver
+ * call, the stream reader, the updater, pino logging with rate-limited errors).
+ */
+export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
+  const { taskId, updater, random = Math.random } = options;
+  const baseLogger = options.logger ?? silentLogger();
+  // Inside a task runner the logger is already bound to the task (and alloc); alone, bind it here.
+  const logger = baseLogger.child(
+    'task' in baseLogger.bindings() ? { hook: 'stats' } : { task: taskId, hook: 'stats' },
+  );
+  const errorLimiter = new ErrorRateLimiter(options.errorLogWindowMs);
+
+  const log = (params: LogParams) => {
+    const fields: Record<string, unknown> = params.error === undefined ? {} : { error: params.error };
+    if (params.level === 'error') {
+      const admitted = errorLimiter.admit(params.key ?? params.msg);
+      if (!admitted) return;
+      if (admitted.suppressed > 0) fields.suppressed = admitted.suppressed;
+    }
+    logger[params.level](fields, params.msg);
+  };
+
+  const machine = statsHookMachine.provide({
+    actors: { openStats: openStatsActor(options.stats), readStats: readStatsActor },
+    actions: {
+      publishSample: (_, { sample }) => updater.updateStats(sample as TaskResourceUsage),
+      log: (_, params) => log(params),
+    },
+    delays: {
+      retryDelay: ({ context }) => applyJitter(context.retryDelayMs, context.backoff.jitter, random),
+    },
+  });
+
+  const actor = createActor(machine, {
+    input: {
+      taskId,
+      intervalMs: options.intervalMs,
+      backoff: options.backoff,
+      openTimeoutMs: options.openTimeoutMs,
+      stallTimeoutMs: options.stallTimeoutMs,
+    },
+    ...(options.parent ? { parent: options.parent } : { inspect: options.inspect }),
+    id: `stats-hook:${taskId}`,
+  });
+
+  let resolveDone!: (output: StatsHookOutput) => void;
+  let rejectDone!: (error: unknown) => void;
+  const done = new Promise<StatsHookOutput>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  done.catch(() => {}); // callers that await it still see the rejection
+  actor.subscribe({
+    complete: () => resolveDone(actor.getSnapshot().output as StatsHookOutput),
+    error: (error) => {
+      logger.error({ error: String(error) }, 'stats hook crashed');
+      rejectDone(error);
+    },
+  });
+
+  let started = false;
+  let endedBeforeStart = false;
+  const endBeforeStart = (reason: 'exited' | 'shutdown') => {
+    endedBeforeStart = true;
+    resolveDone({ taskId, reason, calls: 0, samples: 0, dropped: 0, openErrors: 0, streamEnds: 0 });
+  };
+
+  return {
+    poststart() {
+      if (endedBeforeStart) return logger.debug('poststart after the hook ended: ignored');
+      if (started) return actor.send({ type: 'poststart' });
+      started = true;
+      actor.start();
+    },
+    exited() {
+      if (!started) return endedBeforeStart || endBeforeStart('exited');
+      actor.send({ type: 'exited' });
+    },
+    shutdown() {
+      if (!started) return endedBeforeStart || endBeforeStart('shutdown');
+      actor.send({ type: 'shutdown' });
+    },
+    get state() {
+      if (endedBeforeStart) return 'terminal';
+      return started ? String(actor.getSnapshot().value) : 'idle';
+    },
+    actor,
+    done,
+  };
+}

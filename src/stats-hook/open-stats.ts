@@ -1,0 +1,32 @@
+import { fromPromise } from 'xstate';
+import type { OpenedStream } from '../../machines/stats-hook.machine.ts';
+import type { TaskResourceUsage } from '../drivers/usage.ts';
+
+/** Nomad's `DriverStats`: the one driver method the stats hook needs. */
+export interface DriverStats {
+  stats(intervalMs: number, signal: AbortSignal): Promise<AsyncIterable<TaskResourceUsage>>;
+}
+
+/**
+ * The `openStats` effect: one driver call. The stream outlives this actor (it is handed to
+ * `readStats`), so it gets its own AbortController: XState's signal aborts it only while the call is
+ * still in flight; after the hand-off, `readStats` closes it.
+ */
+export function openStatsActor(stats: DriverStats) {
+  return fromPromise<OpenedStream, { taskId: string; intervalMs: number }>(async ({ input, signal }) => {
+    const controller = new AbortController();
+    const abortCall = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', abortCall, { once: true });
+    try {
+      const samples = await stats.stats(input.intervalMs, controller.signal);
+      if (signal.aborted) {
+        // The hook moved on while the driver answered: close what it opened, hand nothing on.
+        controller.abort(signal.reason);
+        throw signal.reason;
+      }
+      return { samples, close: () => controller.abort() };
+    } finally {
+      signal.removeEventListener('abort', abortCall);
+    }
+  });
+}

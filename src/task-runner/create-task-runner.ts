@@ -1,0 +1,206 @@
+import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import type { JobType, RestartPolicy } from '../../machines/restart-policy.ts';
+import {
+  type HookPhase,
+  type TaskExit,
+  type TaskRunnerActor,
+  type TaskRunnerOutput,
+  taskRunnerMachine,
+} from '../../machines/task-runner.machine.ts';
+import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.ts';
+import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.ts';
+import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.ts';
+import { type Logger, silentLogger } from '../runtime/logger.ts';
+import type { AnyTaskHook, TaskHookContext } from './hooks.ts';
+import { type StatsHookSettings, type StatsTaskHook, statsTaskHook } from './stats-task-hook.ts';
+
+export interface CreateTaskRunnerOptions {
+  task: TaskSpec;
+  driver: TaskDriver;
+  /** Bound to `task` and `alloc_id`. Default: silent. */
+  logger?: Logger;
+  /** Where state changes, task events and samples are published. */
+  bus?: TaskBus;
+  /** Default 1000 ms. */
+  statsIntervalMs?: number;
+  /** Batch tasks that exit 0 are done; service tasks restart. Default `service`. */
+  jobType?: JobType;
+  /** Defaults are Nomad's for the job type. */
+  restartPolicy?: Partial<RestartPolicy>;
+  /** Default 5 s. */
+  killTimeoutMs?: number;
+  /** Stop signal for `kill()`. Default SIGTERM. */
+  killSignal?: NodeJS.Signals;
+  /** The stats hook's tuning (backoff, time-outs, jitter). */
+  statsHook?: Omit<StatsHookSettings, 'intervalMs' | 'inspect'>;
+  /** Your own hooks, called by phase after the stats hook. */
+  hooks?: AnyTaskHook[];
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+export interface LatestResourceUsage {
+  sample: TaskResourceUsage;
+  /** True once the task has exited: the figures are its last, not live. */
+  exited: boolean;
+}
+
+export interface TaskRunner {
+  start(): void;
+  /** Stops the task (stop signal, timeout, kill) and resolves when the runner is dead. */
+  kill(): Promise<TaskRunnerOutput>;
+  /** Leaves the task running and stops supervising it. */
+  shutdown(): Promise<TaskRunnerOutput>;
+  /** `pending`, `starting`, `running`, `killing`, `exited`, `restarting`, `dead` or `detached`. */
+  readonly state: string;
+  latestResourceUsage(): LatestResourceUsage | undefined;
+  /** The latest task events (at most 10, as Nomad keeps). */
+  readonly events: readonly TaskEvent[];
+  readonly statsHook: StatsTaskHook;
+  readonly actor: TaskRunnerActor;
+  /** Resolves when the runner is final and every hook actor it spawned is terminal. */
+  readonly done: Promise<TaskRunnerOutput>;
+}
+
+const MAX_TASK_EVENTS = 10;
+
+function toTaskExit(result: ExitResult): TaskExit {
+  const exit: TaskExit = { exitCode: result.exitCode, signal: result.signal, oomKilled: result.oomKilled };
+  if (result.error) exit.error = result.error.message;
+  return exit;
+}
+
+/** Creates the runner of one task: the `taskRunnerMachine` with its driver calls and hooks provided. */
+export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
+  const { task, driver, bus } = options;
+  const ref: TaskRef = {
+    taskId: task.id,
+    name: task.name,
+    ...(task.allocId ? { allocId: task.allocId } : {}),
+  };
+  const logger = (options.logger ?? silentLogger()).child({
+    task: task.name,
+    ...(task.allocId ? { alloc_id: task.allocId } : {}),
+  });
+  const stats = statsTaskHook({ ...options.statsHook, intervalMs: options.statsIntervalMs ?? 1000 });
+  const hooks: AnyTaskHook[] = [stats, ...(options.hooks ?? [])];
+  const events: TaskEvent[] = [];
+  let latest: LatestResourceUsage | undefined;
+
+  const updater = {
+    updateStats(sample: TaskResourceUsage) {
+      latest = { sample, exited: false };
+      bus?.emit('task:stats', { ...ref, sample, metrics: publishableMetrics(sample.resourceUsage) });
+    },
+  };
+  const markExited = () => {
+    if (latest) latest = { sample: latest.sample, exited: true };
+    bus?.emit('task:stats-ended', ref);
+  };
+
+  let hookContext: TaskHookContext;
+  const runHooks = (phase: HookPhase) => {
+    if (phase === 'exited') markExited();
+    for (const hook of hooks) {
+      try {
+        hook[phase]?.(hookContext);
+      } catch (error) {
+        logger.error({ hook: hook.name, phase, error: String(error) }, 'task hook failed');
+      }
+    }
+  };
+
+  const machine = taskRunnerMachine.provide({
+    actors: {
+      startTask: fromPromise(async () => {
+        for (const hook of hooks) await hook.prestart?.(hookContext);
+        await driver.startTask(task);
+      }),
+      waitTask: fromPromise(async ({ signal }) => toTaskExit(await driver.waitTask(task.id, signal))),
+      stopTask: fromPromise(async ({ input, signal }) => {
+        await driver.stopTask(task.id, {
+          timeoutMs: input.timeoutMs,
+          signal: options.killSignal ?? 'SIGTERM',
+        });
+        return toTaskExit(await driver.waitTask(task.id, signal));
+      }),
+      destroyTask: fromPromise(async () => driver.destroyTask(task.id, { force: true })),
+    },
+    actions: {
+      runHooks: (_, { phase }) => runHooks(phase),
+      taskEvent: (_, params) => {
+        const event: TaskEvent = { ...params, time: Date.now() };
+        events.push(event);
+        if (events.length > MAX_TASK_EVENTS) events.shift();
+        logger.debug({ event: event.type }, event.message);
+        bus?.emit('task:event', { ...ref, event });
+      },
+      log: (_, { level, msg, error }) => logger[level](error === undefined ? {} : { error }, msg),
+    },
+  });
+
+  const actor = createActor(machine, {
+    id: `task-runner:${task.id}`,
+    input: {
+      taskId: task.id,
+      jobType: options.jobType,
+      restartPolicy: options.restartPolicy,
+      killTimeoutMs: options.killTimeoutMs,
+    },
+    inspect: options.inspect,
+  });
+  hookContext = { task, driver, logger, runner: actor, updater };
+
+  let lastState = '';
+  actor.subscribe({
+    next: (snapshot) => {
+      const state = stateName(snapshot.value);
+      if (state === lastState) return;
+      lastState = state;
+      logger.debug({ state }, 'task state changed');
+      bus?.emit('task:state', {
+        ...ref,
+        state,
+        ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
+      });
+    },
+    error: (error) => logger.error({ error: String(error) }, 'task runner crashed'),
+  });
+
+  const finished = new Promise<TaskRunnerOutput>((resolve, reject) => {
+    actor.subscribe({
+      complete: () => resolve(actor.getSnapshot().output as TaskRunnerOutput),
+      error: reject,
+    });
+  });
+  const done = finished.then(async (output) => {
+    await stats.settled();
+    return output;
+  });
+  done.catch(() => {});
+  actor.start();
+
+  return {
+    start: () => actor.send({ type: 'start' }),
+    kill() {
+      actor.send({ type: 'kill' });
+      return done;
+    },
+    shutdown() {
+      actor.send({ type: 'shutdown' });
+      return done;
+    },
+    get state() {
+      return stateName(actor.getSnapshot().value);
+    },
+    latestResourceUsage: () => latest,
+    events,
+    statsHook: stats,
+    actor,
+    done,
+  };
+}
+
+/** `{ exited: 'destroying' }` reads as `exited`: the sub-steps are the runner's business. */
+function stateName(value: string | Record<string, unknown>): string {
+  return typeof value === 'string' ? value : (Object.keys(value)[0] ?? '');
+}

@@ -82,3 +82,20 @@ export interface TaskDriver {
     signal: AbortSignal,
   ): Promise<AsyncIterable<TaskResourceUsage>>;
 }
+
+/** `TaskSpec.config` of the exec driver. */
+export interface ExecTaskConfig {
+  command: string;
+  args?: string[];
+  /** Working directory; default the agent's. */
+  cwd?: string;
+}
+
+/** `TaskSpec.config` of the docker driver. `resources.memoryMb` and `resources.cpuMhz` become limits. */
+export interface DockerTaskConfig {
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  /** CPU limit in cores (Docker's `--cpus`), e.g. 0.5. */
+  cpus?: number;
+}

@@ -35,6 +35,8 @@ export interface MockTaskScript {
   /** Exit on its own after this long; default: run until stopped. */
   runForMs?: number;
   exitCode?: number;
+  /** Exit code of each run in turn (the last repeats); overrides `exitCode`. */
+  exitCodes?: number[];
   oomKilled?: boolean;
   /** The first `startFailures` starts fail with `startError` (default: every start, when set). */
   startError?: MockError;
@@ -111,7 +113,8 @@ export function toMockError(error: MockError): Error {
 export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
   const now = options.now ?? Date.now;
   const tasks = new Map<string, MockTask>();
-  const startsByName = new Map<string, number>();
+  const startsById = new Map<string, number>();
+  const runsById = new Map<string, number>();
   const calls: Record<MockDriverMethod, number> = {
     startTask: 0,
     waitTask: 0,
@@ -214,8 +217,8 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
         ...options.tasks?.[spec.name],
         ...(spec.config as MockTaskScript),
       };
-      const starts = (startsByName.get(spec.id) ?? 0) + 1;
-      startsByName.set(spec.id, starts);
+      const starts = (startsById.get(spec.id) ?? 0) + 1;
+      startsById.set(spec.id, starts);
       if (script.startError && starts <= (script.startFailures ?? Number.POSITIVE_INFINITY)) {
         throw toMockError(script.startError);
       }
@@ -233,10 +236,14 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
       };
       tasks.set(spec.id, task);
       if (script.runForMs !== undefined) {
+        const runs = (runsById.get(spec.id) ?? 0) + 1;
+        runsById.set(spec.id, runs);
+        const exitCode =
+          script.exitCodes?.[Math.min(runs, script.exitCodes.length) - 1] ?? script.exitCode ?? 0;
         task.timer = setTimeout(
           () =>
             finish(task, {
-              exitCode: script.exitCode ?? 0,
+              exitCode,
               signal: null,
               oomKilled: script.oomKilled ?? false,
             }),

@@ -119,6 +119,10 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
 
   let started = false;
   let endedBeforeStart = false;
+  /** Events to a hook that is already terminal are no-ops (spec rule 11), not warnings. */
+  const send = (type: 'poststart' | 'exited' | 'shutdown') => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type });
+  };
   const endBeforeStart = (reason: 'exited' | 'shutdown') => {
     endedBeforeStart = true;
     resolveDone({ taskId, reason, calls: 0, samples: 0, dropped: 0, openErrors: 0, streamEnds: 0 });
@@ -127,17 +131,17 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
   return {
     poststart() {
       if (endedBeforeStart) return logger.debug('poststart after the hook ended: ignored');
-      if (started) return actor.send({ type: 'poststart' });
+      if (started) return send('poststart');
       started = true;
       actor.start();
     },
     exited() {
-      if (!started) return endedBeforeStart || endBeforeStart('exited');
-      actor.send({ type: 'exited' });
+      if (started) send('exited');
+      else if (!endedBeforeStart) endBeforeStart('exited');
     },
     shutdown() {
-      if (!started) return endedBeforeStart || endBeforeStart('shutdown');
-      actor.send({ type: 'shutdown' });
+      if (started) send('shutdown');
+      else if (!endedBeforeStart) endBeforeStart('shutdown');
     },
     get state() {
       if (endedBeforeStart) return 'terminal';

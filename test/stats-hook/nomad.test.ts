@@ -27,7 +27,7 @@ function hookWith(stats: ReturnType<typeof fakeStats>, intervalMs = 1000) {
 }
 
 it('poststart → exited: collection starts, then stops with nothing left', async () => {
-  const stats = fakeStats(() => ({ samples: [], then: 'hang' }));
+  const stats = fakeStats(() => ({ samples: [], after: 'hang' }));
   const { hook } = hookWith(stats);
   hook.poststart();
   await vi.advanceTimersByTimeAsync(0);

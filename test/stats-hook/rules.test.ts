@@ -70,7 +70,7 @@ describe('stats hook rules', () => {
       resourceUsage: { cpu: { percent: Number.NaN } },
     } as TaskResourceUsage;
     const samples = [sampleAt(1_000_000, 1), bad, sampleAt(1_000_200, 2), bad, sampleAt(1_000_300, 3)];
-    const stats = fakeStats((i) => (i === 0 ? { samples, then: 'hang' } : { hang: true }));
+    const stats = fakeStats((i) => (i === 0 ? { samples, after: 'hang' } : { hang: true }));
     const { hook, updates, logs } = startHook(stats);
     await vi.advanceTimersByTimeAsync(0);
     expect(updates.map((s) => s.resourceUsage.memory?.rss)).toEqual([1, 2, 3]);
@@ -163,7 +163,7 @@ describe('stats hook rules', () => {
   it('rule 5: retry delays 1, 2, 4, 5, 5 s measured between calls; the counter resets when a stream opens', async () => {
     let failing = true;
     const stats = fakeStats(() =>
-      failing ? { reject: new Error('unavailable') } : { samples: [], then: 'hang' },
+      failing ? { reject: new Error('unavailable') } : { samples: [], after: 'hang' },
     );
     const { hook } = startHook(stats);
     await vi.advanceTimersByTimeAsync(17_000);
@@ -204,7 +204,7 @@ describe('stats hook rules', () => {
   it('rule 6: a stream that throws is treated as ended (one interval), logged at warn, unless final', async () => {
     const stats = fakeStats((i) =>
       i === 0
-        ? { samples: [sampleAt(Date.now())], then: { throw: new Error('pipe closed') } }
+        ? { samples: [sampleAt(Date.now())], after: { throw: new Error('pipe closed') } }
         : { hang: true },
     );
     const { hook, logs } = startHook(stats, { intervalMs: 5000 });
@@ -220,7 +220,7 @@ describe('stats hook rules', () => {
 
     const final = fakeStats(() => ({
       samples: [],
-      then: { throw: new RecoverableError('container stopped', false) },
+      after: { throw: new RecoverableError('container stopped', false) },
     }));
     const second = startHook(final);
     expect((await second.hook.done).reason).toBe('unrecoverable');
@@ -260,7 +260,7 @@ describe('stats hook rules', () => {
 
   it('rule 9: a hung open is aborted after openTimeoutMs and retried; a stalled stream is closed and treated as ended', async () => {
     const stats = fakeStats((i) =>
-      i === 0 ? { hang: true } : { samples: [sampleAt(Date.now())], then: 'hang' },
+      i === 0 ? { hang: true } : { samples: [sampleAt(Date.now())], after: 'hang' },
     );
     const { hook, logs } = startHook(stats, {
       openTimeoutMs: 10_000,
@@ -302,7 +302,7 @@ describe('stats hook rules', () => {
   });
 
   it('rule 11: a second poststart replaces the collector; exited twice or before poststart is a no-op', async () => {
-    const stats = fakeStats(() => ({ samples: [], then: 'hang' }));
+    const stats = fakeStats(() => ({ samples: [], after: 'hang' }));
     const { hook, logs } = startHook(stats);
     await vi.advanceTimersByTimeAsync(0);
     hook.poststart();

@@ -10,7 +10,7 @@ export type CallPlan =
   | { reject: unknown }
   | { hang: true }
   | { stream: AsyncIterable<TaskResourceUsage> }
-  | { samples: TaskResourceUsage[]; gapMs?: number; then?: 'end' | 'hang' | { throw: unknown } };
+  | { samples: TaskResourceUsage[]; gapMs?: number; after?: 'end' | 'hang' | { throw: unknown } };
 
 export interface FakeCall {
   at: number;
@@ -30,7 +30,7 @@ export function fakeStats(plan: (callIndex: number) => CallPlan): FakeStats {
   async function* play(
     samples: TaskResourceUsage[],
     gapMs: number,
-    then: 'end' | 'hang' | { throw: unknown },
+    after: 'end' | 'hang' | { throw: unknown },
     signal: AbortSignal,
   ): AsyncGenerator<TaskResourceUsage> {
     open += 1;
@@ -39,8 +39,8 @@ export function fakeStats(plan: (callIndex: number) => CallPlan): FakeStats {
         if (i > 0 && gapMs > 0 && !(await abortableSleep(gapMs, signal))) return;
         yield sample;
       }
-      if (then === 'hang') await untilAborted(signal).catch(() => {});
-      else if (then !== 'end') throw then.throw;
+      if (after === 'hang') await untilAborted(signal).catch(() => {});
+      else if (after !== 'end') throw after.throw;
     } finally {
       open -= 1;
     }
@@ -56,7 +56,7 @@ export function fakeStats(plan: (callIndex: number) => CallPlan): FakeStats {
       if ('reject' in step) throw step.reject;
       if ('hang' in step) return untilAborted(signal);
       if ('stream' in step) return step.stream;
-      return play(step.samples, step.gapMs ?? 0, step.then ?? 'end', signal);
+      return play(step.samples, step.gapMs ?? 0, step.after ?? 'end', signal);
     },
   };
 }

@@ -11,7 +11,7 @@
  */
 import { type ActorRefFrom, assign, type DoneActorEvent, fromCallback, fromPromise, setup } from 'xstate';
 import { applyJitter, type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.ts';
-import { classifyOpenError, describeError } from './open-error.ts';
+import { classifyOpenError, describeError, isFinalError } from './open-error.ts';
 
 /** Why the hook stopped; the final state's output. */
 export type StatsHookStopReason = 'exited' | 'shutdown' | 'not-implemented' | 'unrecoverable';
@@ -94,6 +94,12 @@ export interface ReadStatsInput {
   stallTimeoutMs: number | undefined;
 }
 
+/** A final error ends the hook quietly: one `debug` line, never `warn` or `error` (spec rule 4). */
+const finalErrorLog = (error: unknown): LogParams =>
+  classifyOpenError(error) === 'not-implemented'
+    ? { level: 'debug', msg: 'driver does not implement stats' }
+    : { level: 'debug', msg: 'stats unavailable for good, stopping', error: describeError(error) };
+
 const openedStream = (event: { type: string }): OpenedStream =>
   (event as DoneActorEvent<OpenedStream>).output;
 
@@ -141,11 +147,13 @@ export const statsHookMachine = setup({
       counts: { ...context.counts, dropped: context.counts.dropped + 1 },
     })),
     stopBecause: assign((_, params: { reason: StatsHookStopReason }) => ({ reason: params.reason })),
+    stopOnFinalError: assign((_, params: { error: unknown }) => ({
+      reason: classifyOpenError(params.error) === 'not-implemented' ? 'not-implemented' : 'unrecoverable',
+    })),
   },
   guards: {
-    isNotImplemented: (_, params: { error: unknown }) =>
-      classifyOpenError(params.error) === 'not-implemented',
-    isUnrecoverable: (_, params: { error: unknown }) => classifyOpenError(params.error) === 'unrecoverable',
+    /** Not implemented, or unrecoverable: the hook stops for good (spec rule 4). */
+    isFinalError: (_, params: { error: unknown }) => isFinalError(params.error),
     isPluginShutdown: (_, params: { error: unknown }) =>
       classifyOpenError(params.error) === 'plugin-shutdown',
     isNewDropCause: ({ context }, params: { cause: string }) =>
@@ -206,26 +214,11 @@ export const statsHookMachine = setup({
         onDone: { target: 'streaming', actions: 'resetFailedOpens' },
         onError: [
           {
-            guard: { type: 'isNotImplemented', params: ({ event }) => ({ error: event.error }) },
+            guard: { type: 'isFinalError', params: ({ event }) => ({ error: event.error }) },
             target: 'terminal',
             actions: [
-              { type: 'stopBecause', params: { reason: 'not-implemented' } },
-              { type: 'log', params: { level: 'debug', msg: 'driver does not implement stats' } },
-            ],
-          },
-          {
-            guard: { type: 'isUnrecoverable', params: ({ event }) => ({ error: event.error }) },
-            target: 'terminal',
-            actions: [
-              { type: 'stopBecause', params: { reason: 'unrecoverable' } },
-              {
-                type: 'log',
-                params: ({ event }) => ({
-                  level: 'debug',
-                  msg: 'stats unavailable for good, stopping',
-                  error: describeError(event.error),
-                }),
-              },
+              { type: 'stopOnFinalError', params: ({ event }) => ({ error: event.error }) },
+              { type: 'log', params: ({ event }) => finalErrorLog(event.error) },
             ],
           },
           {
@@ -315,26 +308,11 @@ export const statsHookMachine = setup({
         },
         'stats.failed': [
           {
-            guard: { type: 'isNotImplemented', params: ({ event }) => ({ error: event.error }) },
+            guard: { type: 'isFinalError', params: ({ event }) => ({ error: event.error }) },
             target: 'terminal',
             actions: [
-              { type: 'stopBecause', params: { reason: 'not-implemented' } },
-              { type: 'log', params: { level: 'debug', msg: 'driver does not implement stats' } },
-            ],
-          },
-          {
-            guard: { type: 'isUnrecoverable', params: ({ event }) => ({ error: event.error }) },
-            target: 'terminal',
-            actions: [
-              { type: 'stopBecause', params: { reason: 'unrecoverable' } },
-              {
-                type: 'log',
-                params: ({ event }) => ({
-                  level: 'debug',
-                  msg: 'stats unavailable for good, stopping',
-                  error: describeError(event.error),
-                }),
-              },
+              { type: 'stopOnFinalError', params: ({ event }) => ({ error: event.error }) },
+              { type: 'log', params: ({ event }) => finalErrorLog(event.error) },
             ],
           },
           {

@@ -4,14 +4,21 @@ import {
   createStatsHook,
   type StatsHook,
 } from '../stats-hook/create-stats-hook.ts';
-import type { ExitedHook, PoststartHook, ShutdownHook, StopHook, TaskHookContext } from './hooks.ts';
+import type {
+  ExitedHook,
+  PoststartHook,
+  PrestartHook,
+  ShutdownHook,
+  StopHook,
+  TaskHookContext,
+} from './hooks.ts';
 
 export type StatsHookSettings = Omit<
   CreateStatsHookOptions,
   'taskId' | 'stats' | 'updater' | 'logger' | 'parent'
 >;
 
-export interface StatsTaskHook extends PoststartHook, ExitedHook, StopHook, ShutdownHook {
+export interface StatsTaskHook extends PrestartHook, PoststartHook, ExitedHook, StopHook, ShutdownHook {
   /** The stats hook of the current run, if the task has started. */
   readonly current: StatsHook | undefined;
   /** Resolves once the current run's stats hook is terminal (at once if there is none). */
@@ -19,8 +26,10 @@ export interface StatsTaskHook extends PoststartHook, ExitedHook, StopHook, Shut
 }
 
 /**
- * The stats hook as a lifecycle hook of the task runner: each run of the task (each poststart) gets
- * a fresh stats hook actor in the runner's actor system; exited/stop/shutdown end it.
+ * The stats hook as a lifecycle hook of the task runner: each run of the task gets a fresh stats
+ * hook actor in the runner's actor system. It is created at prestart, outside the runner's
+ * transitions (XState expects actors to be created there, not inside a custom action), started at
+ * poststart, and ended by exited, stop or shutdown.
  */
 export function statsTaskHook(settings: StatsHookSettings = {}): StatsTaskHook {
   let current: StatsHook | undefined;
@@ -29,7 +38,7 @@ export function statsTaskHook(settings: StatsHookSettings = {}): StatsTaskHook {
     get current() {
       return current;
     },
-    poststart({ task, driver, logger, runner, updater }: TaskHookContext) {
+    prestart({ task, driver, logger, runner, updater }: TaskHookContext) {
       current?.shutdown();
       current = createStatsHook({
         ...settings,
@@ -39,7 +48,9 @@ export function statsTaskHook(settings: StatsHookSettings = {}): StatsTaskHook {
         logger,
         parent: runner,
       });
-      current.poststart();
+    },
+    poststart() {
+      current?.poststart();
     },
     exited() {
       current?.exited();

@@ -24,6 +24,7 @@ export type {
   TaskSpec,
 } from './drivers/contract.ts';
 export { type CpuTracker, createCpuTracker } from './drivers/cpu-tracker.ts';
+export { createDockerDriver, type DockerDriver, type DockerDriverOptions } from './drivers/docker/index.ts';
 export {
   DRIVER_ERROR_CODES,
   DriverError,

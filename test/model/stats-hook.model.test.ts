@@ -1,0 +1,220 @@
+/**
+ * Model-based tests of the stats hook, generated from `machines/stats-hook.machine.ts`. Each path of
+ * the derived model drives the real `createStatsHook` (scripted driver, fake timers) and checks, in
+ * every state, what must hold there. A final check fails if the paths left any state or transition of
+ * the production machine unvisited.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type StatsHookContext, statsHookMachine } from '../../machines/stats-hook.machine.ts';
+import {
+  PluginShutdownError,
+  RecoverableError,
+  StatsNotImplementedError,
+  TaskNotFoundError,
+} from '../../src/drivers/errors.ts';
+import { createStatsHook, type StatsHook } from '../../src/stats-hook/create-stats-hook.ts';
+import { createMachineCoverage } from '../../src/testing/coverage.ts';
+import {
+  createMachineTestModel,
+  describePath,
+  type EventExecutor,
+  type ModelPath,
+  type ModelSnapshot,
+} from '../../src/testing/machine-test-model.ts';
+import {
+  createScriptedDriver,
+  type ScriptedDriver,
+  type ScriptedStream,
+} from '../support/scripted-driver.ts';
+import { advance, captureLogs, flush, invalidSample, useFakeTime, validSample } from './harness.ts';
+
+const OPEN_TIMEOUT_MS = 10_000;
+const STALL_TIMEOUT_MS = 30_000;
+const INTERVAL_MS = 1000;
+
+/** One error of every class the hook tells apart (spec rule 4), for opens and for streams. */
+const errorVariants = [
+  { variant: 'not-implemented', error: new StatsNotImplementedError() },
+  { variant: 'unrecoverable', error: new RecoverableError('container stopped', false) },
+  { variant: 'recoverable', error: new RecoverableError('try again', true) },
+  { variant: 'plugin-shutdown', error: new PluginShutdownError() },
+  { variant: 'task-not-found', error: new TaskNotFoundError('t1') },
+  { variant: 'other', error: new Error('boom') },
+];
+
+const testModel = createMachineTestModel(statsHookMachine, {
+  input: {
+    taskId: 't1',
+    intervalMs: INTERVAL_MS,
+    openTimeoutMs: OPEN_TIMEOUT_MS,
+    stallTimeoutMs: STALL_TIMEOUT_MS,
+  },
+  variants: {
+    'error:openStats': errorVariants,
+    'stats.failed': errorVariants,
+    'stats.dropped': [
+      { variant: 'negative', cause: 'negative', path: 'resourceUsage.memory.rss', value: -1 },
+      { variant: 'not-an-object', cause: 'not-an-object', path: '', value: 'x' },
+    ],
+  },
+});
+
+const shortest = testModel.shortestPaths();
+const { paths: edgePaths, edgeCount } = testModel.transitionPaths();
+const coverage = createMachineCoverage(statsHookMachine);
+
+interface Run {
+  driver: ScriptedDriver;
+  hook: StatsHook;
+  published: unknown[];
+  /** Valid samples pushed into the streams, in order: what the updater must have received. */
+  expected: unknown[];
+  stream: ScriptedStream | undefined;
+  counter: number;
+}
+
+let run: Run;
+
+beforeEach(() => {
+  useFakeTime();
+  const driver = createScriptedDriver();
+  const published: unknown[] = [];
+  const hook = createStatsHook({
+    taskId: 't1',
+    intervalMs: INTERVAL_MS,
+    openTimeoutMs: OPEN_TIMEOUT_MS,
+    stallTimeoutMs: STALL_TIMEOUT_MS,
+    stats: { stats: (intervalMs, signal) => driver.taskStats('t1', intervalMs, signal) },
+    updater: { updateStats: (sample) => published.push(sample) },
+    logger: captureLogs().logger,
+    inspect: coverage.inspect,
+  });
+  hook.actor.subscribe({ error: () => {} });
+  run = { driver, hook, published, expected: [], stream: undefined, counter: 0 };
+});
+
+afterEach(() => {
+  run.hook.shutdown();
+  vi.useRealTimers();
+});
+
+const currentStream = () => {
+  if (!run.stream) throw new Error('the path expects an open stream, but none was opened');
+  return run.stream;
+};
+
+/** Waits out a delay and checks it is exactly that long: one ms early, nothing has happened yet. */
+const waitExactly = async (ms: number, state: string) => {
+  await advance(ms - 1);
+  expect(run.hook.state, `still ${state} 1 ms before its ${ms} ms timer`).toBe(state);
+  await advance(1);
+};
+
+const executors: Record<string, EventExecutor> = {
+  'xstate.init': () => run.hook.poststart(),
+  'done:openStats': () => {
+    run.stream = run.driver.openStream();
+  },
+  'error:openStats': (event) => run.driver.pending('taskStats').reject(event.error),
+  'after:openTimeout': () => waitExactly(OPEN_TIMEOUT_MS, 'retrying'),
+  'after:retryDelay': (_, before) =>
+    waitExactly((before.context as StatsHookContext).retryDelayMs, 'backoff'),
+  'stats.sample': () => {
+    const sample = validSample(++run.counter);
+    run.expected.push(sample);
+    currentStream().push(sample);
+  },
+  'stats.dropped': (event) => currentStream().push(invalidSample(String(event.cause), ++run.counter)),
+  'stats.ended': () => currentStream().end(),
+  'stats.stalled': () => waitExactly(STALL_TIMEOUT_MS, 'streaming'),
+  'stats.failed': (event) => currentStream().fail(event.error),
+  exited: () => run.hook.exited(),
+  shutdown: () => run.hook.shutdown(),
+  poststart: () => run.hook.poststart(),
+};
+
+/** What must hold in each state, against the real runtime. */
+async function check(model: ModelSnapshot): Promise<void> {
+  await flush();
+  const { driver, hook } = run;
+  const state = String(model.value);
+  const context = model.context as StatsHookContext;
+  expect(hook.state, 'the runtime is in the model state').toBe(state);
+  const live = hook.actor.getSnapshot().context;
+  expect(live.counts, 'calls, samples, drops, errors and stream ends as the model counts them').toEqual(
+    context.counts,
+  );
+  expect(live.failedOpens).toBe(context.failedOpens);
+  expect(run.published, 'every valid sample reached the updater, in order').toEqual(run.expected);
+
+  switch (state) {
+    case 'retrying':
+      expect(
+        driver.inFlight().map((c) => c.method),
+        'exactly one driver call in flight',
+      ).toEqual(['taskStats']);
+      expect(driver.openStreams()).toHaveLength(0);
+      expect(vi.getTimerCount(), 'only the open time-out runs').toBe(1);
+      break;
+    case 'streaming':
+      expect(driver.inFlight(), 'no driver call in flight').toHaveLength(0);
+      expect(driver.openStreams(), 'one open stream').toHaveLength(1);
+      expect(vi.getTimerCount(), 'only the stall timer runs').toBe(1);
+      break;
+    case 'backoff':
+      expect(driver.inFlight(), 'no driver call in flight').toHaveLength(0);
+      expect(driver.openStreams(), 'no open stream').toHaveLength(0);
+      expect(vi.getTimerCount(), 'one timer: the backoff').toBe(1);
+      break;
+    case 'terminal': {
+      expect(driver.inFlight(), 'no driver call left').toHaveLength(0);
+      expect(driver.openStreams(), 'no stream left').toHaveLength(0);
+      expect(vi.getTimerCount(), 'no timer left').toBe(0);
+      expect(Object.keys(hook.actor.getSnapshot().children), 'no child actor left').toEqual([]);
+      const output = await hook.done;
+      expect(output.reason).toBe(context.reason ?? 'exited');
+      expect(output).toMatchObject(context.counts);
+      // Nothing wakes up later: no call, no sample, however long we wait.
+      const calls = driver.history.length;
+      await advance(3_600_000);
+      expect(driver.history.length, 'no driver call after terminal').toBe(calls);
+      expect(run.published).toEqual(run.expected);
+      break;
+    }
+    default:
+      throw new Error(`no checks written for state ${state}: add them here`);
+  }
+}
+
+const runPath = (path: ModelPath) => testModel.run(path, executors, check);
+
+describe('stats hook, generated from its machine', () => {
+  it('generates paths', () => {
+    expect(shortest.length).toBeGreaterThan(0);
+    expect(edgePaths.length).toBeGreaterThan(0);
+    console.info(
+      `stats hook model: ${shortest.length} shortest paths, ${edgePaths.length} transition paths covering ${edgeCount} model edges`,
+    );
+  });
+
+  describe('shortest path to every state', () => {
+    it.each(shortest.map((path) => [describePath(testModel, path), path] as const))('%s', async (_, path) => {
+      await runPath(path);
+    });
+  });
+
+  describe('every transition', () => {
+    it.each(edgePaths.map((path) => [describePath(testModel, path), path] as const))(
+      '%s',
+      async (_, path) => {
+        await runPath(path);
+      },
+    );
+  });
+
+  it('visited every state and transition of the production machine', () => {
+    const report = coverage.report();
+    expect(report.states.missing.length + report.transitions.missing.length, report.text).toBe(0);
+    console.info(report.text);
+  });
+});

@@ -1,0 +1,250 @@
+/**
+ * Model-based tests of the task runner, generated from `machines/task-runner.machine.ts`. Each path
+ * drives the real `createTaskRunner` (scripted driver, fake timers), with its real stats hook, and
+ * checks in every state which driver calls are in flight, what timers run, and what is left at the end.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.ts';
+import { taskRunnerMachine } from '../../machines/task-runner.machine.ts';
+import type { ExitResult } from '../../src/drivers/contract.ts';
+import { PluginShutdownError, RecoverableError } from '../../src/drivers/errors.ts';
+import { createTaskRunner, type TaskRunner } from '../../src/task-runner/create-task-runner.ts';
+import { createMachineCoverage } from '../../src/testing/coverage.ts';
+import {
+  createMachineTestModel,
+  describePath,
+  type EventExecutor,
+  type ModelPath,
+  type ModelSnapshot,
+} from '../../src/testing/machine-test-model.ts';
+import { createScriptedDriver, type ScriptedCall, type ScriptedDriver } from '../support/scripted-driver.ts';
+import { advance, captureLogs, flush, useFakeTime } from './harness.ts';
+
+const RESTART_DELAY_MS = 15_000;
+const restartPolicy = {
+  attempts: 1,
+  delayMs: RESTART_DELAY_MS,
+  intervalMs: 30 * 60_000,
+  mode: 'fail',
+} as const;
+
+const exit = (exitCode: number | null, signal: string | null = null): TaskExit => ({
+  exitCode,
+  signal,
+  oomKilled: false,
+});
+
+const testModel = createMachineTestModel(taskRunnerMachine, {
+  input: { taskId: 't1', jobType: 'service', restartPolicy },
+  variants: {
+    'error:startTask': [
+      { variant: 'recoverable', error: new RecoverableError('image pull failed', true) },
+      { variant: 'plugin-shutdown', error: new PluginShutdownError() },
+      { variant: 'unrecoverable', error: new RecoverableError('bad config', false) },
+      { variant: 'other', error: new Error('boom') },
+    ],
+    'done:waitTask': [
+      { variant: 'exit-0', output: exit(0) },
+      { variant: 'exit-1', output: exit(1) },
+    ],
+    'done:stopTask': [{ variant: 'SIGTERM', output: exit(null, 'SIGTERM') }],
+  },
+  // Guards read these: how many restarts the window holds (bounded by `attempts`) and a pending kill.
+  serializeContext: (context: TaskRunnerContext) => ({
+    kill: context.killRequested,
+    window: context.restartWindow?.count ?? 0,
+  }),
+});
+
+const shortest = testModel.shortestPaths();
+const { paths: edgePaths, edgeCount } = testModel.transitionPaths();
+const coverage = createMachineCoverage(taskRunnerMachine);
+
+interface Run {
+  driver: ScriptedDriver;
+  runner: TaskRunner;
+  /** Calls without an AbortSignal that the runner left behind when it moved on (see `settleOrphans`). */
+  orphans: Set<ScriptedCall>;
+}
+
+let run: Run;
+
+beforeEach(() => {
+  useFakeTime();
+  const driver = createScriptedDriver();
+  const runner = createTaskRunner({
+    task: { id: 't1', name: 'web', config: {} },
+    driver,
+    jobType: 'service',
+    restartPolicy,
+    logger: captureLogs().logger,
+    inspect: coverage.inspect,
+  });
+  runner.actor.subscribe({ error: () => {} });
+  run = { driver, runner, orphans: new Set() };
+});
+
+afterEach(async () => {
+  if (run.runner.actor.getSnapshot().status === 'active') run.runner.shutdown().catch(() => {});
+  vi.useRealTimers();
+});
+
+const toResult = (value: TaskExit): ExitResult => ({ ...value, error: undefined });
+
+/** Lifecycle calls (not stats) in flight that the current state owns. */
+const owned = () =>
+  run.driver
+    .inFlight()
+    .filter((call) => call.method !== 'taskStats' && !run.orphans.has(call))
+    .map((call) => call.method);
+
+/**
+ * `startTask`, `stopTask` and `destroyTask` take no AbortSignal in the driver contract, so when the
+ * runner leaves the state that made one (kill or shutdown while starting, shutdown while killing or
+ * destroying), the call stays in flight in the driver. They are tracked, not hidden: a final state
+ * settles them and checks that their late answers make the runner call nothing more.
+ */
+const leave = async (send: () => void) => {
+  const before = JSON.stringify(run.runner.actor.getSnapshot().value);
+  const inFlight = run.driver.inFlight().filter((call) => call.method !== 'taskStats');
+  send();
+  await flush();
+  if (JSON.stringify(run.runner.actor.getSnapshot().value) === before) return;
+  for (const call of inFlight) if (!call.settled) run.orphans.add(call);
+};
+
+const executors: Record<string, EventExecutor> = {
+  'xstate.init': () => {},
+  start: () => run.runner.start(),
+  kill: () =>
+    leave(() => {
+      run.runner.kill().catch(() => {});
+    }),
+  shutdown: () =>
+    leave(() => {
+      run.runner.shutdown().catch(() => {});
+    }),
+  'done:startTask': () => run.driver.pending('startTask').resolve({ taskId: 't1', startedAt: Date.now() }),
+  'error:startTask': (event) => run.driver.pending('startTask').reject(event.error),
+  'done:waitTask': (event) => run.driver.pending('waitTask').resolve(toResult(event.output as TaskExit)),
+  'error:waitTask': (event) => run.driver.pending('waitTask').reject(event.error),
+  'done:stopTask': async (event) => {
+    run.driver.pending('stopTask').resolve(undefined);
+    await flush();
+    // `stopTask` then waits for the exit, as Nomad's kill does.
+    run.driver.pending('waitTask').resolve(toResult(event.output as TaskExit));
+  },
+  'error:stopTask': (event) => run.driver.pending('stopTask').reject(event.error),
+  'done:destroyTask': () => run.driver.pending('destroyTask').resolve(undefined),
+  'error:destroyTask': (event) => run.driver.pending('destroyTask').reject(event.error),
+  'after:restartDelay': async (_, before) => {
+    const { decision } = before.context as TaskRunnerContext;
+    const delay = decision?.restart ? decision.delayMs : 0;
+    await advance(delay - 1);
+    expect(run.runner.state, `still restarting 1 ms before its ${delay} ms timer`).toBe('restarting');
+    await advance(1);
+  },
+};
+
+async function check(model: ModelSnapshot): Promise<void> {
+  await flush();
+  const { driver, runner } = run;
+  const context = model.context as TaskRunnerContext;
+  const snapshot = runner.actor.getSnapshot();
+  expect(snapshot.value, 'the runtime is in the model state').toEqual(model.value);
+  expect(snapshot.context.restarts).toBe(context.restarts);
+  expect(snapshot.context.failed).toBe(context.failed);
+  expect(snapshot.context.killRequested).toBe(context.killRequested);
+  const stats = runner.statsHook.current;
+  /** The stats hook of the last run is over (or there has been no run yet). */
+  const statsStopped = () =>
+    expect(['idle', 'terminal'], 'no stats collection').toContain(stats?.state ?? 'idle');
+  const state = typeof model.value === 'string' ? model.value : Object.keys(model.value)[0];
+
+  switch (state) {
+    case 'pending':
+      expect(driver.history, 'no driver call before start').toHaveLength(0);
+      break;
+    case 'starting':
+      expect(owned(), 'one start call').toEqual(['startTask']);
+      statsStopped();
+      break;
+    case 'running':
+      expect(owned(), 'waiting for the exit').toEqual(['waitTask']);
+      expect(stats?.state, 'the stats hook collects').toBe('retrying');
+      expect(driver.inFlight('taskStats'), 'one stats call').toHaveLength(1);
+      break;
+    case 'killing':
+      expect(owned(), 'one stop call').toEqual(['stopTask']);
+      break;
+    case 'exited':
+      expect(owned(), 'destroying the task').toEqual(['destroyTask']);
+      statsStopped(); // the exited hooks ran before destroy
+      expect(driver.inFlight('taskStats')).toHaveLength(0);
+      expect(driver.openStreams()).toHaveLength(0);
+      break;
+    case 'restarting':
+      expect(owned(), 'no call while waiting to restart').toEqual([]);
+      expect(vi.getTimerCount(), 'one timer: the restart delay').toBe(1);
+      statsStopped();
+      break;
+    case 'dead':
+    case 'detached': {
+      expect(owned(), 'no call left').toEqual([]);
+      expect(driver.inFlight('taskStats'), 'no stats call left').toHaveLength(0);
+      expect(driver.openStreams(), 'no stream left').toHaveLength(0);
+      expect(vi.getTimerCount(), 'no timer left').toBe(0);
+      expect(Object.keys(snapshot.children), 'no child actor left').toEqual([]);
+      const output = await runner.done;
+      expect(output.state).toBe(state);
+      expect(output.failed).toBe(context.failed);
+      statsStopped();
+      // Settle what the driver contract could not cancel; nothing may follow, however long we wait.
+      const calls = driver.history.length;
+      for (const call of run.orphans) {
+        if (!call.settled)
+          call.resolve(call.method === 'startTask' ? { taskId: 't1', startedAt: 0 } : undefined);
+      }
+      await advance(3_600_000);
+      expect(
+        driver.history.slice(calls).map((c) => c.method),
+        'no driver call after the runner is final',
+      ).toEqual([]);
+      break;
+    }
+    default:
+      throw new Error(`no checks written for state ${state}: add them here`);
+  }
+}
+
+const runPath = (path: ModelPath) => testModel.run(path, executors, check);
+
+describe('task runner, generated from its machine', () => {
+  it('generates paths', () => {
+    expect(shortest.length).toBeGreaterThan(0);
+    console.info(
+      `task runner model: ${shortest.length} shortest paths, ${edgePaths.length} transition paths covering ${edgeCount} model edges`,
+    );
+  });
+
+  describe('shortest path to every state', () => {
+    it.each(shortest.map((path) => [describePath(testModel, path), path] as const))('%s', async (_, path) => {
+      await runPath(path);
+    });
+  });
+
+  describe('every transition', () => {
+    it.each(edgePaths.map((path) => [describePath(testModel, path), path] as const))(
+      '%s',
+      async (_, path) => {
+        await runPath(path);
+      },
+    );
+  });
+
+  it('visited every state and transition of the production machine', () => {
+    const report = coverage.report();
+    expect(report.states.missing.length + report.transitions.missing.length, report.text).toBe(0);
+    console.info(report.text);
+  });
+});

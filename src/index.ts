@@ -25,6 +25,7 @@ export type {
 } from './drivers/contract.ts';
 export { type CpuTracker, createCpuTracker } from './drivers/cpu-tracker.ts';
 export { createDockerDriver, type DockerDriver, type DockerDriverOptions } from './drivers/docker/index.ts';
+export { createExecDriver, type ExecDriver, type ExecDriverOptions } from './drivers/exec/index.ts';
 export {
   DRIVER_ERROR_CODES,
   DriverError,

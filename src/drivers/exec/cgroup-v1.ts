@@ -1,0 +1,96 @@
+/**
+ * A task's cgroup on a v1 host: one directory per hierarchy (cpu, cpuacct, memory, pids). Read:
+ * `cpuacct.usage` (ns), `cpuacct.stat` (user/system in USER_HZ ticks), `cpu.stat` (throttling),
+ * `memory.stat` (rss, cache, swap, mapped_file), `memory.usage_in_bytes`, `memory.max_usage_in_bytes`,
+ * `memory.kmem.*` where the kernel still has them. Files are held open for the task's life.
+ */
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { emptyAndRemove, readProcs } from './cgroup-remove.ts';
+import type { CgroupUsage, TaskCgroup, V1Controller } from './cgroups.ts';
+import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.ts';
+import { DEFAULT_CLOCK_TICKS } from './proc-reader.ts';
+
+type Dirs = Partial<Record<V1Controller, string>>;
+
+/** Creates `<mount>/<parent>/<name>` in every hierarchy the layout has, then opens it. */
+export function createCgroupV1(mounts: Dirs, parent: string, name: string): TaskCgroup {
+  const dirs: Dirs = {};
+  const made: string[] = [];
+  try {
+    for (const [controller, mount] of Object.entries(mounts) as [V1Controller, string][]) {
+      const dir = join(mount, parent, name);
+      if (!made.includes(dir)) {
+        mkdirSync(dir);
+        made.push(dir);
+      }
+      dirs[controller] = dir;
+    }
+  } catch (error) {
+    // Nothing runs in the directories yet: they come out at once.
+    for (const dir of made) rmdirSync(dir);
+    throw error;
+  }
+  return openCgroupV1(dirs);
+}
+
+/** Opens existing v1 cgroup directories for reading (also how tests read a fixture). */
+export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): TaskCgroup {
+  const at = (controller: V1Controller, file: string, size?: number) => {
+    const dir = dirs[controller];
+    return dir === undefined ? undefined : HeldFile.openOptional(join(dir, file), size);
+  };
+  const files = {
+    usage: at('cpuacct', 'cpuacct.usage'),
+    cpuacctStat: at('cpuacct', 'cpuacct.stat'),
+    cpuStat: at('cpu', 'cpu.stat'),
+    memoryStat: at('memory', 'memory.stat', 4096),
+    memoryUsage: at('memory', 'memory.usage_in_bytes'),
+    memoryMax: at('memory', 'memory.max_usage_in_bytes'),
+    kmemUsage: at('memory', 'memory.kmem.usage_in_bytes'),
+    kmemMax: at('memory', 'memory.kmem.max_usage_in_bytes'),
+  };
+  const paths = [...new Set(Object.values(dirs))];
+  const procsFiles = paths.map((dir) => join(dir, 'cgroup.procs'));
+  const membershipFile = join(dirs.memory ?? dirs.cpuacct ?? paths[0] ?? '', 'cgroup.procs');
+  const nsPerTick = 1e9 / clockTicks;
+
+  return {
+    version: 'v1',
+    paths,
+    procsFiles,
+    pids: () => readProcs(membershipFile),
+    read() {
+      const usage: CgroupUsage = {};
+      if (files.usage) usage.cpuUsageNs = parseSingleValue(files.usage.read());
+      if (files.cpuacctStat) {
+        const stat = parseFlatKeyed(files.cpuacctStat.read());
+        const user = stat.get('user');
+        const system = stat.get('system');
+        if (user !== undefined) usage.cpuUserNs = user * nsPerTick;
+        if (system !== undefined) usage.cpuSystemNs = system * nsPerTick;
+      }
+      if (files.cpuStat) {
+        const stat = parseFlatKeyed(files.cpuStat.read());
+        usage.throttledPeriods = stat.get('nr_throttled');
+        usage.throttledTimeNs = stat.get('throttled_time');
+      }
+      if (files.memoryStat) {
+        const stat = parseFlatKeyed(files.memoryStat.read());
+        usage.rss = stat.get('rss');
+        usage.cache = stat.get('cache');
+        usage.swap = stat.get('swap');
+        usage.mappedFile = stat.get('mapped_file');
+      }
+      if (files.memoryUsage) usage.usage = parseSingleValue(files.memoryUsage.read());
+      if (files.memoryMax) usage.maxUsage = parseSingleValue(files.memoryMax.read());
+      if (files.kmemUsage) usage.kernelUsage = parseSingleValue(files.kmemUsage.read());
+      if (files.kmemMax) usage.kernelMaxUsage = parseSingleValue(files.kmemMax.read());
+      return usage;
+    },
+    async remove() {
+      for (const file of Object.values(files)) file?.close();
+      return emptyAndRemove(paths, membershipFile);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * A task's cgroup on a v2 (unified) host: one directory. Read: `cpu.stat` (usage/user/system in µs,
+ * throttling), `memory.current`, `memory.peak` (kernels ≥ 5.19), `memory.stat` (anon, file,
+ * file_mapped, kernel), `memory.swap.current`. Memory files exist only when the memory controller is
+ * enabled for the parent, so every file is optional and only what was read is reported as measured.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { emptyAndRemove, readProcs } from './cgroup-remove.ts';
+import type { CgroupUsage, TaskCgroup } from './cgroups.ts';
+import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.ts';
+
+const WANTED_CONTROLLERS = ['cpu', 'memory', 'pids'];
+
+/** Enables cpu/memory/pids for the children of `dir` where the host offers them (best effort). */
+function enableControllers(dir: string): void {
+  let available: string[];
+  try {
+    available = readFileSync(join(dir, 'cgroup.controllers'), 'latin1').trim().split(/\s+/);
+  } catch {
+    return;
+  }
+  for (const controller of WANTED_CONTROLLERS) {
+    if (!available.includes(controller)) continue;
+    try {
+      writeFileSync(join(dir, 'cgroup.subtree_control'), `+${controller}`);
+    } catch {
+      // Not delegated to us (or a process sits in `dir`): the files it would add stay unmeasured.
+    }
+  }
+}
+
+/** Creates `<mount>/<parent>/<name>` with the controllers enabled on the way, then opens it. */
+export function createCgroupV2(mount: string, parent: string, name: string): TaskCgroup {
+  enableControllers(mount);
+  enableControllers(join(mount, parent));
+  const dir = join(mount, parent, name);
+  mkdirSync(dir);
+  return openCgroupV2(dir);
+}
+
+/** Opens an existing v2 cgroup directory for reading (also how tests read a fixture tree). */
+export function openCgroupV2(dir: string): TaskCgroup {
+  const at = (file: string, size?: number) => HeldFile.openOptional(join(dir, file), size);
+  const files = {
+    cpuStat: at('cpu.stat'),
+    memoryCurrent: at('memory.current'),
+    memoryPeak: at('memory.peak'),
+    memoryStat: at('memory.stat', 4096),
+    swapCurrent: at('memory.swap.current'),
+  };
+  const procsFile = join(dir, 'cgroup.procs');
+  return {
+    version: 'v2',
+    paths: [dir],
+    procsFiles: [procsFile],
+    pids: () => readProcs(procsFile),
+    read() {
+      const usage: CgroupUsage = {};
+      if (files.cpuStat) {
+        const stat = parseFlatKeyed(files.cpuStat.read());
+        const micros = (key: string) => {
+          const value = stat.get(key);
+          return value === undefined ? undefined : value * 1000;
+        };
+        usage.cpuUsageNs = micros('usage_usec');
+        usage.cpuUserNs = micros('user_usec');
+        usage.cpuSystemNs = micros('system_usec');
+        // Throttling lines appear only with the cpu controller enabled.
+        usage.throttledPeriods = stat.get('nr_throttled');
+        usage.throttledTimeNs = micros('throttled_usec');
+      }
+      if (files.memoryStat) {
+        const stat = parseFlatKeyed(files.memoryStat.read());
+        usage.rss = stat.get('anon');
+        usage.cache = stat.get('file');
+        usage.mappedFile = stat.get('file_mapped');
+        usage.kernelUsage = stat.get('kernel');
+      }
+      if (files.memoryCurrent) usage.usage = parseSingleValue(files.memoryCurrent.read());
+      if (files.memoryPeak) usage.maxUsage = parseSingleValue(files.memoryPeak.read());
+      if (files.swapCurrent) usage.swap = parseSingleValue(files.swapCurrent.read());
+      return usage;
+    },
+    async remove() {
+      for (const file of Object.values(files)) file?.close();
+      return emptyAndRemove([dir], procsFile);
+    },
+  };
+}

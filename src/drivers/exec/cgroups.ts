@@ -1,0 +1,137 @@
+/**
+ * Which cgroup layout the host has, detected once when the driver is created, and the shape every
+ * layout's per-task cgroup shares. Rules, in order:
+ * - not root → none (creating cgroups and moving processes needs it);
+ * - v1 hierarchies for `cpuacct` and `memory` mounted → v1. Hybrid hosts (this machine kind: v1 plus a
+ *   v2 mount at /sys/fs/cgroup/unified with no controllers) land here, which is right: the v2 part
+ *   there has no memory or pids files;
+ * - a cgroup2 mount → v2;
+ * - else none.
+ * The parent directory is then created (or found) once, which proves the host lets us write there.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The v1 controllers the driver uses; each may be its own mount or share one (`cpu,cpuacct`). */
+export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids'] as const;
+export type V1Controller = (typeof V1_CONTROLLERS)[number];
+
+export type CgroupLayout =
+  | { version: 'v1'; mounts: Partial<Record<V1Controller, string>> }
+  | { version: 'v2'; mount: string };
+
+export type CgroupSupport = CgroupLayout | { version: 'none'; reason: string };
+
+/** Raw cumulative figures read from a task's cgroup; a field is absent when its file is. */
+export interface CgroupUsage {
+  cpuUsageNs?: number;
+  cpuUserNs?: number;
+  cpuSystemNs?: number;
+  throttledPeriods?: number;
+  throttledTimeNs?: number;
+  rss?: number;
+  cache?: number;
+  swap?: number;
+  mappedFile?: number;
+  usage?: number;
+  maxUsage?: number;
+  kernelUsage?: number;
+  kernelMaxUsage?: number;
+}
+
+/** One task's cgroup (a directory per v1 hierarchy, or one v2 directory). */
+export interface TaskCgroup {
+  readonly version: 'v1' | 'v2';
+  /** The directories, one per hierarchy. */
+  readonly paths: readonly string[];
+  /** The `cgroup.procs` files the task's pid is written into before it execs. */
+  readonly procsFiles: readonly string[];
+  /** Pids in the cgroup now (the reliable process set). */
+  pids(): number[];
+  read(): CgroupUsage;
+  /** Closes held fds, kills what is left, removes the directories; true once all are gone. */
+  remove(): Promise<boolean>;
+}
+
+/** Mount points of cgroup filesystems from /proc/self/mountinfo text. */
+export function parseCgroupMounts(mountinfo: string): {
+  v1: Partial<Record<V1Controller, string>>;
+  v2: string | undefined;
+} {
+  const v1: Partial<Record<V1Controller, string>> = {};
+  let v2: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    // `<id> <parent> <maj:min> <root> <mount point> <options> [optional…] - <fstype> <source> <super options>`
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const mountPoint = line.slice(0, dash).split(' ')[4];
+    const [fsType, , superOptions = ''] = line.slice(dash + 3).split(' ');
+    if (!mountPoint) continue;
+    const point = mountPoint.replace(/\\040/g, ' ');
+    if (fsType === 'cgroup2') v2 ??= point;
+    if (fsType !== 'cgroup') continue;
+    const options = new Set(superOptions.split(','));
+    for (const controller of V1_CONTROLLERS) if (options.has(controller)) v1[controller] ??= point;
+  }
+  return { v1, v2 };
+}
+
+export interface DetectOptions {
+  mountinfo?: string;
+  uid?: number;
+}
+
+/** Which layout to use, from mount facts only (no writes). */
+export function detectCgroupLayout(options: DetectOptions = {}): CgroupSupport {
+  const uid = options.uid ?? process.getuid?.() ?? -1;
+  if (uid !== 0) return { version: 'none', reason: 'not running as root' };
+  let mountinfo = options.mountinfo;
+  if (mountinfo === undefined) {
+    try {
+      mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch (error) {
+      return { version: 'none', reason: `cannot read /proc/self/mountinfo: ${String(error)}` };
+    }
+  }
+  const { v1, v2 } = parseCgroupMounts(mountinfo);
+  if (v1.cpuacct && v1.memory) return { version: 'v1', mounts: v1 };
+  if (v2) return { version: 'v2', mount: v2 };
+  return { version: 'none', reason: 'no cgroup v1 cpuacct+memory hierarchies and no cgroup2 mount' };
+}
+
+/** The parent directories of task cgroups for a layout. */
+export function parentDirs(layout: CgroupLayout, parent: string): string[] {
+  if (layout.version === 'v2') return [join(layout.mount, parent)];
+  return [...new Set(Object.values(layout.mounts))].map((mount) => join(mount, parent));
+}
+
+/**
+ * Makes sure the parent directories exist and are writable, creating them when missing. Returns the
+ * layout, or `none` with the reason when the host refuses (read-only cgroupfs, no delegation).
+ */
+export function prepareCgroups(layout: CgroupSupport, parent: string): CgroupSupport {
+  if (layout.version === 'none') return layout;
+  const created: string[] = [];
+  try {
+    for (const dir of parentDirs(layout, parent)) {
+      if (existsSync(dir)) continue;
+      mkdirSync(dir);
+      created.push(dir);
+    }
+    return layout;
+  } catch (error) {
+    for (const dir of created.reverse()) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Best effort: an empty directory left behind holds nothing.
+      }
+    }
+    return { version: 'none', reason: `cannot create ${parent} cgroup: ${(error as Error).message}` };
+  }
+}
+
+/** A task id as one path segment: `alloc/web` → `alloc_web`. */
+export function cgroupName(taskId: string): string {
+  return taskId.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_');
+}

@@ -1,0 +1,300 @@
+/**
+ * The exec driver: runs tasks as plain child processes and streams their resource usage from /proc
+ * and, when the agent is root and the host allows it, from a cgroup per task.
+ *
+ * - Each task runs in its own session and process group (pgid = pid); stop and destroy signal the
+ *   whole group, and also every pid of the task's cgroup or /proc tree (a process that called
+ *   `setsid` has left the group but not the cgroup).
+ * - Stdout and stderr go to `<logDir>/<task id>.{stdout,stderr}.log`.
+ * - `taskStats` samples at once, then once per interval, and ends when the task's main process
+ *   exits. Read failures other than "process gone" are retried inside the stream, never thrown.
+ * See docs/drivers/exec.md for the configuration, the cgroup layouts and the measured costs.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Logger, silentLogger } from '../../runtime/logger.ts';
+import { abortableSleep } from '../abortable-sleep.ts';
+import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.ts';
+import { RecoverableError, TaskNotFoundError } from '../errors.ts';
+import type { TaskResourceUsage } from '../usage.ts';
+import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.ts';
+import { type HostCpu, readHostCpu } from './host-cpu.ts';
+import { listProcessTree, liveGroupMembers } from './process-tree.ts';
+import { createTaskSampler, type TaskSampler } from './sampler.ts';
+import { spawnTask } from './spawn-task.ts';
+import { type CgroupManager, createCgroupManager } from './task-cgroup.ts';
+
+export interface ExecDriverOptions {
+  /** Where per-task stdout/stderr logs go. Default `<os.tmpdir()>/taskpulse-exec-logs`. */
+  logDir?: string;
+  /** Default: silent. */
+  logger?: Logger;
+  /** `false` never uses cgroups; `auto` (default) uses them when root and the host allows it. */
+  cgroups?: 'auto' | false;
+  /** Task cgroups are created under `<hierarchy>/<cgroupParent>/`. Default `taskpulse`. */
+  cgroupParent?: string;
+  /** Give tasks the agent's environment under `TaskSpec.env`. Default true. */
+  inheritEnv?: boolean;
+  /** How long destroy waits for a killed task's processes and cgroup to go. Default 2000 ms. */
+  reapTimeoutMs?: number;
+  /** For tests: the layout to assume instead of detecting it. */
+  cgroupSupport?: CgroupSupport;
+}
+
+export interface ExecDriver extends TaskDriver {
+  /** What the driver uses: a cgroup layout, or `none` with the reason. */
+  readonly cgroups: CgroupSupport;
+  /** A task's pid, log files and cgroup directories, for diagnostics and tests. */
+  describeTask(
+    taskId: string,
+  ): { pid: number; stdoutPath: string; stderrPath: string; cgroupPaths: readonly string[] } | undefined;
+}
+
+interface ExecTask {
+  spec: TaskSpec;
+  pid: number;
+  child: ChildProcess;
+  cgroup: TaskCgroup | undefined;
+  stdoutPath: string;
+  stderrPath: string;
+  exit: ExitResult | undefined;
+  exited: Promise<ExitResult>;
+  /** Aborted when the main process exits: ends the task's stats streams. */
+  life: AbortController;
+}
+
+const POLL_MS = 20;
+const SAMPLE_ATTEMPTS = 3;
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone already (ESRCH): nothing to signal.
+  }
+}
+
+/** True while a live process is in process group `pgid` (zombies waiting for init do not count). */
+function groupAlive(pgid: number): boolean {
+  try {
+    // Cheap first check: no process at all in the group, zombies included.
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return liveGroupMembers(pgid).length > 0;
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const never = new AbortController().signal;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await abortableSleep(POLL_MS, never);
+  }
+  return true;
+}
+
+export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
+  const logger = (options.logger ?? silentLogger()).child({ driver: 'exec' });
+  const logDir = options.logDir ?? join(tmpdir(), 'taskpulse-exec-logs');
+  const cgroupParent = options.cgroupParent ?? 'taskpulse';
+  const reapTimeoutMs = options.reapTimeoutMs ?? 2000;
+  const host: HostCpu = readHostCpu();
+  const tasks = new Map<string, ExecTask>();
+
+  let support: CgroupSupport =
+    options.cgroups === false
+      ? { version: 'none', reason: 'disabled by configuration' }
+      : (options.cgroupSupport ?? detectCgroupLayout());
+  let manager: CgroupManager | undefined;
+  if (support.version !== 'none') {
+    manager = createCgroupManager(support, cgroupParent);
+    support = manager.prepare();
+    if (support.version === 'none') manager = undefined;
+  }
+  if (support.version === 'none') {
+    logger.info(
+      { reason: support.reason },
+      'cgroups unavailable: exec stats come from the /proc process tree',
+    );
+  } else {
+    logger.debug({ cgroups: support.version, parent: cgroupParent }, 'exec driver uses cgroups');
+  }
+
+  const find = (taskId: string) => {
+    const task = tasks.get(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
+    return task;
+  };
+
+  /** Signals the group, the cgroup's pids, and (while the main process lives) its /proc tree. */
+  const signalTask = (task: ExecTask, signal: NodeJS.Signals) => {
+    const pids = new Set<number>(task.cgroup?.pids() ?? []);
+    if (!task.exit) for (const pid of listProcessTree(task.pid)) pids.add(pid);
+    signalQuietly(-task.pid, signal);
+    for (const pid of pids) signalQuietly(pid, signal);
+  };
+
+  const newCgroup = (taskId: string): TaskCgroup | undefined => {
+    if (!manager) return undefined;
+    try {
+      return manager.create(taskId);
+    } catch (error) {
+      // The host refused (delegation, read-only cgroupfs): say so once and carry on without.
+      logger.info(
+        { error: (error as Error).message },
+        'cannot create task cgroups: exec stats come from the /proc process tree',
+      );
+      support = { version: 'none', reason: (error as Error).message };
+      manager = undefined;
+      return undefined;
+    }
+  };
+
+  async function* stream(task: ExecTask, intervalMs: number, signal: AbortSignal) {
+    const stop = AbortSignal.any([signal, task.life.signal]);
+    const cgroup = task.cgroup;
+    const sampler: TaskSampler = createTaskSampler({
+      rootPid: task.pid,
+      host,
+      ...(cgroup ? { cgroup } : {}),
+    });
+    try {
+      while (!stop.aborted) {
+        let sample: TaskResourceUsage | undefined;
+        for (let attempt = 1; attempt <= SAMPLE_ATTEMPTS; attempt++) {
+          try {
+            sample = sampler.sample();
+            break;
+          } catch (error) {
+            // EMFILE, EAGAIN, a half-written file: try again shortly, then skip this tick.
+            logger.debug({ task: task.spec.id, attempt, error: String(error) }, 'exec stats read failed');
+            if (!(await abortableSleep(Math.min(50, intervalMs), stop))) return;
+          }
+        }
+        if (stop.aborted) return;
+        if (sample) yield sample;
+        if (!(await abortableSleep(intervalMs, stop))) return;
+      }
+    } finally {
+      sampler.close();
+    }
+  }
+
+  return {
+    name: 'exec',
+    capabilities: { stats: true, sendSignals: true, fsIsolation: 'none' },
+    get cgroups() {
+      return support;
+    },
+
+    describeTask(taskId) {
+      const task = tasks.get(taskId);
+      if (!task) return undefined;
+      return {
+        pid: task.pid,
+        stdoutPath: task.stdoutPath,
+        stderrPath: task.stderrPath,
+        cgroupPaths: task.cgroup?.paths ?? [],
+      };
+    },
+
+    async startTask(spec: TaskSpec): Promise<TaskHandle> {
+      if (tasks.has(spec.id)) throw new RecoverableError(`task already exists: ${spec.id}`, false);
+      const cgroup = newCgroup(spec.id);
+      let spawned: Awaited<ReturnType<typeof spawnTask>>;
+      try {
+        spawned = await spawnTask({
+          spec,
+          logDir,
+          ...(cgroup ? { procsFiles: cgroup.procsFiles } : {}),
+          ...(options.inheritEnv === false ? { inheritEnv: false } : {}),
+        });
+      } catch (error) {
+        await cgroup?.remove();
+        manager?.release();
+        throw error;
+      }
+      const { child, pid } = spawned;
+      const life = new AbortController();
+      const task: ExecTask = {
+        spec,
+        pid,
+        child,
+        cgroup,
+        stdoutPath: spawned.stdoutPath,
+        stderrPath: spawned.stderrPath,
+        exit: undefined,
+        exited: new Promise<ExitResult>((resolve) => {
+          child.once('exit', (code, signal) => {
+            task.exit = { exitCode: code, signal, oomKilled: false };
+            life.abort();
+            resolve(task.exit);
+          });
+        }),
+        life,
+      };
+      // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
+      child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));
+      tasks.set(spec.id, task);
+      logger.debug({ task: spec.id, pid, command: spawned.command }, 'exec task started');
+      return { taskId: spec.id, startedAt: Date.now(), pid };
+    },
+
+    async waitTask(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
+      const task = find(taskId);
+      if (!signal) return task.exited;
+      return Promise.race([
+        task.exited,
+        new Promise<never>((_, reject) => {
+          if (signal.aborted) reject(signal.reason);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+      ]);
+    },
+
+    async stopTask(taskId: string, { timeoutMs, signal = 'SIGTERM' }: StopOptions): Promise<void> {
+      const task = find(taskId);
+      if (!task.exit) {
+        signalTask(task, signal);
+        await waitUntil(() => task.exit !== undefined && !groupAlive(task.pid), timeoutMs);
+      }
+      signalTask(task, 'SIGKILL');
+      await task.exited;
+    },
+
+    async destroyTask(taskId: string, { force = false } = {}): Promise<void> {
+      const task = tasks.get(taskId);
+      if (!task) return;
+      if (!task.exit && !force) throw new Error(`cannot destroy running task ${taskId} without force`);
+      signalTask(task, 'SIGKILL');
+      await task.exited;
+      task.life.abort();
+      if (!(await waitUntil(() => !groupAlive(task.pid), reapTimeoutMs))) {
+        logger.warn(
+          { task: taskId, pgid: task.pid },
+          'processes of the task are still exiting after SIGKILL',
+        );
+      }
+      if (task.cgroup && !(await task.cgroup.remove())) {
+        logger.warn({ task: taskId, paths: task.cgroup.paths }, 'cannot remove the task cgroup');
+      }
+      tasks.delete(taskId);
+      releaseChild(task.child);
+      if (![...tasks.values()].some((other) => other.cgroup)) manager?.release();
+    },
+
+    async taskStats(taskId: string, intervalMs: number, signal: AbortSignal) {
+      const task = find(taskId);
+      if (task.exit) throw new RecoverableError('task exited', false);
+      return stream(task, intervalMs, signal);
+    },
+  };
+}
+
+/** Drops the listeners we added so a destroyed task's ChildProcess can be collected. */
+function releaseChild(child: ChildProcess): void {
+  child.removeAllListeners('error');
+}

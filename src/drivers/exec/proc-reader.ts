@@ -1,0 +1,206 @@
+/**
+ * Per-process figures from /proc, parsed by hand. Why not a library: pidusage reads one pid (no tree,
+ * no user/system split) and is no faster; pidtree and systeminformation spawn `ps` (60–200 ms a call).
+ * Every file is held open and re-read with `readSync` at offset 0, and `stat` is parsed without
+ * splitting it into 50 strings: a sample costs a few µs a process (see docs/drivers/exec.md).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { HeldFile, isGoneError } from './held-file.ts';
+
+/** Linux reports utime/stime in USER_HZ, which the kernel ABI fixes at 100 on every common arch. */
+export const DEFAULT_CLOCK_TICKS = 100;
+
+/** The page size from the aux vector (AT_PAGESZ = 6, 64-bit entries); `stat` reports RSS in pages. */
+export function readPageSize(): number {
+  try {
+    const auxv = readFileSync('/proc/self/auxv');
+    for (let at = 0; at + 16 <= auxv.length; at += 16) {
+      if (auxv.readBigUInt64LE(at) === 6n) return Number(auxv.readBigUInt64LE(at + 8));
+    }
+  } catch {
+    // Not Linux, or a 32-bit layout: fall through.
+  }
+  return 4096;
+}
+
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  /** Clock ticks, cumulative. */
+  utime: number;
+  stime: number;
+  numThreads: number;
+  /** Clock ticks since boot: with the pid, the process's identity (pids are reused). */
+  starttime: number;
+  /** Pages. */
+  rss: number;
+}
+
+/**
+ * Parses /proc/<pid>/stat. The command name (field 2) is in parentheses and may hold spaces or `)`,
+ * so fields are counted from the last `)`: state is f[0], ppid f[1], pgrp f[2], utime f[11],
+ * stime f[12], num_threads f[17], starttime f[19], rss f[21].
+ */
+export function parseStat(text: string): ProcStat {
+  const close = text.lastIndexOf(')');
+  if (close < 0) throw new Error(`unreadable /proc stat: ${text.slice(0, 40)}`);
+  const fields: number[] = [];
+  let start = close + 2;
+  for (let index = 0; index <= 21; index++) {
+    let end = text.indexOf(' ', start);
+    if (end < 0) end = text.length;
+    // Only the numeric fields we use are converted.
+    if (index > 0) fields[index] = Number(text.slice(start, end));
+    start = end + 1;
+  }
+  return {
+    pid: Number.parseInt(text, 10),
+    ppid: fields[1]!,
+    pgrp: fields[2]!,
+    utime: fields[11]!,
+    stime: fields[12]!,
+    numThreads: fields[17]!,
+    starttime: fields[19]!,
+    rss: fields[21]!,
+  };
+}
+
+/** A `Name:   123 kB` line of /proc/<pid>/status in bytes, or undefined when the line is absent. */
+export function statusKb(text: string, name: string): number | undefined {
+  const at = text.indexOf(`\n${name}:`);
+  if (at < 0) return undefined;
+  const value = Number.parseInt(text.slice(at + name.length + 2).trimStart(), 10);
+  return Number.isFinite(value) ? value * 1024 : undefined;
+}
+
+export interface ProcSample {
+  /** Clock ticks, cumulative. */
+  utime: number;
+  stime: number;
+  numThreads: number;
+  rssBytes: number;
+  /** Only when swap is read, and undefined when the kernel has no `VmSwap` line. */
+  swapBytes: number | undefined;
+}
+
+export interface PidReaderOptions {
+  procRoot?: string;
+  pageSize?: number;
+  /** Also read /proc/<pid>/status for VmSwap (roughly doubles the cost). */
+  readSwap?: boolean;
+}
+
+/**
+ * Holds /proc/<pid>/stat (and `status`, and the `children` files) open. A held fd keeps pointing at
+ * the process it was opened for: once that process is reaped, reads fail with ESRCH even if the pid
+ * is reused, so a reader never reports a stranger. `starttime` is recorded at open as its identity.
+ */
+export class PidReader {
+  private readonly childrenFiles = new Map<string, HeldFile>();
+  /** Thread count seen by the last `read()`, and the one the children files were opened for. */
+  private lastThreads = 1;
+  private knownThreads = -1;
+
+  private constructor(
+    readonly pid: number,
+    readonly starttime: number,
+    private readonly stat: HeldFile,
+    private readonly status: HeldFile | undefined,
+    private readonly procRoot: string,
+    private readonly pageSize: number,
+  ) {}
+
+  /** Opens a reader, or returns undefined when the process is already gone. */
+  static open(pid: number, options: PidReaderOptions = {}): PidReader | undefined {
+    const procRoot = options.procRoot ?? '/proc';
+    let stat: HeldFile | undefined;
+    try {
+      stat = new HeldFile(`${procRoot}/${pid}/stat`, 512);
+      const starttime = parseStat(stat.read()).starttime;
+      const status = options.readSwap ? new HeldFile(`${procRoot}/${pid}/status`, 2048) : undefined;
+      return new PidReader(pid, starttime, stat, status, procRoot, options.pageSize ?? 4096);
+    } catch (error) {
+      stat?.close();
+      if (isGoneError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The current figures, or undefined once the process is gone (normal mid-sample, not an error). */
+  read(): ProcSample | undefined {
+    try {
+      const stat = parseStat(this.stat.read());
+      this.lastThreads = stat.numThreads;
+      return {
+        utime: stat.utime,
+        stime: stat.stime,
+        numThreads: stat.numThreads,
+        rssBytes: stat.rss * this.pageSize,
+        swapBytes: this.status ? statusKb(this.status.read(), 'VmSwap') : undefined,
+      };
+    } catch (error) {
+      if (isGoneError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The process's children now, through every thread's `children` file (a child belongs to the thread
+   * that forked it). The thread list is re-read only when `read()` saw the thread count change.
+   */
+  children(): number[] {
+    if (this.lastThreads !== this.knownThreads) this.refreshThreads();
+    const children: number[] = [];
+    for (const [tid, file] of this.childrenFiles) {
+      let text: string;
+      try {
+        text = file.read();
+      } catch (error) {
+        if (!isGoneError(error)) throw error;
+        // That thread ended; the next thread-count change re-reads the list.
+        file.close();
+        this.childrenFiles.delete(tid);
+        continue;
+      }
+      let start = 0;
+      while (start < text.length) {
+        let end = text.indexOf(' ', start);
+        if (end < 0) end = text.length;
+        const child = Number.parseInt(text.slice(start, end), 10);
+        if (child > 0) children.push(child);
+        start = end + 1;
+      }
+    }
+    return children;
+  }
+
+  private refreshThreads(): void {
+    this.knownThreads = this.lastThreads;
+    let tids: string[];
+    try {
+      tids = readdirSync(`${this.procRoot}/${this.pid}/task`);
+    } catch (error) {
+      if (isGoneError(error)) return;
+      throw error;
+    }
+    const alive = new Set(tids);
+    for (const [tid, file] of this.childrenFiles) {
+      if (alive.has(tid)) continue;
+      file.close();
+      this.childrenFiles.delete(tid);
+    }
+    for (const tid of tids) {
+      if (this.childrenFiles.has(tid)) continue;
+      const file = HeldFile.openOptional(`${this.procRoot}/${this.pid}/task/${tid}/children`, 256);
+      if (file) this.childrenFiles.set(tid, file);
+    }
+  }
+
+  close(): void {
+    this.stat.close();
+    this.status?.close();
+    for (const file of this.childrenFiles.values()) file.close();
+    this.childrenFiles.clear();
+  }
+}

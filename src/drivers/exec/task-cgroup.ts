@@ -1,0 +1,67 @@
+/** Creates a task's cgroup for whichever layout was detected; removes the parent once it is empty. */
+import { existsSync, rmdirSync } from 'node:fs';
+import { createCgroupV1 } from './cgroup-v1.ts';
+import { createCgroupV2 } from './cgroup-v2.ts';
+import {
+  type CgroupLayout,
+  type CgroupSupport,
+  cgroupName,
+  parentDirs,
+  prepareCgroups,
+  type TaskCgroup,
+} from './cgroups.ts';
+
+export interface CgroupManager {
+  readonly layout: CgroupLayout;
+  /** Creates the parent directories; `none` with the reason when the host refuses. */
+  prepare(): CgroupSupport;
+  /** A fresh cgroup for `taskId` (mkdir before the process starts). Throws when the host refuses. */
+  create(taskId: string): TaskCgroup;
+  /** Removes the parent directories when no task cgroup is left in them (ours by name). */
+  release(): void;
+}
+
+export function createCgroupManager(layout: CgroupLayout, parent: string): CgroupManager {
+  const make = (name: string) =>
+    layout.version === 'v1'
+      ? createCgroupV1(layout.mounts, parent, name)
+      : createCgroupV2(layout.mount, parent, name);
+  return {
+    layout,
+    prepare() {
+      // A probe: create the parent to prove we may, and leave nothing behind until a task needs it.
+      const existed = parentDirs(layout, parent).filter((dir) => existsSync(dir));
+      const ready = prepareCgroups(layout, parent);
+      if (ready.version !== 'none')
+        removeEmpty(parentDirs(layout, parent).filter((dir) => !existed.includes(dir)));
+      return ready;
+    },
+    create(taskId) {
+      const name = cgroupName(taskId);
+      for (let attempt = 1; ; attempt++) {
+        const ready = prepareCgroups(layout, parent);
+        if (ready.version === 'none') throw new Error(ready.reason);
+        try {
+          return make(name);
+        } catch (error) {
+          // Another driver released the (empty) parent between our mkdir and the task's: once more.
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw error;
+        }
+      }
+    },
+    release() {
+      removeEmpty(parentDirs(layout, parent));
+    },
+  };
+}
+
+/** Removes directories that are empty of child cgroups; a busy one (another task) stays. */
+function removeEmpty(dirs: string[]): void {
+  for (const dir of dirs) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Another task still has a cgroup in it, or it is already gone.
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/** Resource usage of real processes, through the driver's stats stream, with and without a cgroup. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TaskResourceUsage } from '../../src/drivers/usage.ts';
+import { isValidSample } from '../../src/drivers/validate-sample.ts';
+import { isRoot, node, readStats, spec, testDriver, waitFor } from './helpers.ts';
+
+const INTERVAL = 150;
+const BUSY = 'for(;;){}';
+const IDLE = 'setTimeout(() => {}, 30000)';
+const percent = (sample: TaskResourceUsage | undefined) => sample?.resourceUsage.cpu?.percent ?? 0;
+
+describe.each([
+  ['/proc tree', { cgroups: false as const }],
+  ['cgroups', {}],
+])('exec stats (%s)', (mode, options) => {
+  let setup: ReturnType<typeof testDriver>;
+  beforeEach(() => {
+    setup = testDriver(options);
+  });
+  afterEach(() => setup.cleanup());
+
+  it('reports a busy loop near one core after the first interval, user time dominating', async () => {
+    const task = spec(node(BUSY));
+    await setup.start(task);
+    const { samples } = await readStats(
+      setup.driver,
+      task.id,
+      INTERVAL,
+      (s) => s.length >= 2 && percent(s.at(-1)) > 60,
+    );
+    expect(percent(samples[0])).toBe(0); // nothing to compare with yet
+    const last = samples.at(-1)!;
+    expect(percent(last)).toBeLessThan(130);
+    expect(last.resourceUsage.cpu!.userMode).toBeGreaterThan(last.resourceUsage.cpu!.systemMode);
+    expect(last.resourceUsage.cpu!.totalTicks).toBeGreaterThan(0);
+    for (const sample of samples) expect(isValidSample(sample)).toBe(true);
+  });
+
+  it('reports an idle process near 0', async () => {
+    const task = spec(node(IDLE));
+    await setup.start(task);
+    // Node's own start-up costs CPU: wait for two quiet samples in a row.
+    const { samples } = await readStats(
+      setup.driver,
+      task.id,
+      INTERVAL,
+      (s) => s.length > 3 && percent(s.at(-1)) < 5 && percent(s.at(-2)) < 5,
+    );
+    expect(percent(samples.at(-1))).toBeLessThan(5);
+    expect(samples.at(-1)!.resourceUsage.memory!.rss).toBeGreaterThan(0);
+  });
+
+  it('shows RSS growth when the child allocates 100 MB', async () => {
+    // SIGUSR2 (SIGUSR1 starts Node's inspector); "ready" in the log file says the listener is on.
+    const task = spec(
+      node(
+        "process.on('SIGUSR2', () => { globalThis.b = Buffer.alloc(100 * 2 ** 20, 1); }); console.log('ready'); setTimeout(() => {}, 30000)",
+      ),
+    );
+    const { pid } = await setup.start(task);
+    const { stdoutPath } = setup.driver.describeTask(task.id)!;
+    await waitFor('the child to be ready', () => readFileSync(stdoutPath, 'utf8').includes('ready'));
+    const first = await readStats(setup.driver, task.id, INTERVAL, (s) => s.length >= 2);
+    const before = first.samples.at(-1)!.resourceUsage.memory!.rss;
+    process.kill(pid!, 'SIGUSR2');
+    const { samples } = await readStats(
+      setup.driver,
+      task.id,
+      INTERVAL,
+      (s) => s.at(-1)!.resourceUsage.memory!.rss - before > 90 * 2 ** 20,
+    );
+    const memory = samples.at(-1)!.resourceUsage.memory!;
+    expect(memory.rss - before).toBeGreaterThan(90 * 2 ** 20);
+    expect(memory.measured).toContain('RSS');
+    if (mode === '/proc tree') expect(memory.measured).toContain('Swap');
+  });
+
+  it('counts a tree with grandchildren whole: a busy grandchild shows in the totals', async () => {
+    const task = spec({
+      command: 'sh',
+      args: ['-c', `(${process.execPath} -e '${BUSY}' & wait) & sleep 30 & wait`],
+    });
+    await setup.start(task);
+    const { samples } = await readStats(
+      setup.driver,
+      task.id,
+      INTERVAL,
+      // A wide band: the busy grandchild shares two cores with the rest of the suite.
+      (s) => Object.keys(s.at(-1)!.pids ?? {}).length >= 4 && percent(s.at(-1)) > 30,
+    );
+    const last = samples.at(-1)!;
+    const pids = Object.entries(last.pids!);
+    expect(pids.length).toBeGreaterThanOrEqual(4); // sh, subshell, node, sleep
+    const busiest = Math.max(...pids.map(([, usage]) => usage.cpu!.percent));
+    expect(busiest).toBeGreaterThan(20);
+    const rssSum = pids.reduce((sum, [, usage]) => sum + usage.memory!.rss, 0);
+    if (mode === '/proc tree') expect(last.resourceUsage.memory!.rss).toBe(rssSum);
+  });
+
+  it('ends the stream within one interval of the task exiting', async () => {
+    const task = spec(node('setTimeout(() => process.exit(0), 400)'));
+    await setup.start(task);
+    let exitedAt = 0;
+    void setup.driver.waitTask(task.id).then(() => {
+      exitedAt = performance.now();
+    });
+    const { ended } = await readStats(setup.driver, task.id, 1000, () => false);
+    const endedAt = performance.now();
+    expect(ended).toBe(true);
+    expect(exitedAt).toBeGreaterThan(0);
+    expect(endedAt - exitedAt).toBeLessThan(1000);
+  });
+});
+
+describe('cgroup v1 on the real hierarchy', () => {
+  // CI runs as root (so this runs); elsewhere it says why it did not.
+  it.skipIf(!isRoot)(
+    'puts the task in its cgroup before it runs and reports the cgroup figures (needs root)',
+    async () => {
+      const setup = testDriver();
+      try {
+        expect(setup.driver.cgroups.version).toBe('v1');
+        const task = spec(node(BUSY));
+        const { pid } = await setup.start(task);
+        const paths = setup.driver.describeTask(task.id)!.cgroupPaths;
+        const memoryDir = paths.find((path) => path.includes('/memory/'))!;
+        const { samples } = await readStats(
+          setup.driver,
+          task.id,
+          INTERVAL,
+          (s) => s.length >= 2 && percent(s.at(-1)) > 60,
+        );
+        expect(readFileSync(join(memoryDir, 'cgroup.procs'), 'latin1').split('\n')).toContain(String(pid));
+        const usage = samples.at(-1)!.resourceUsage;
+        expect(usage.memory!.measured).toEqual(
+          expect.arrayContaining(['RSS', 'Cache', 'Usage', 'Max Usage', 'Kernel Usage']),
+        );
+        expect(usage.memory!.usage).toBeGreaterThan(0);
+        expect(usage.memory!.maxUsage).toBeGreaterThanOrEqual(usage.memory!.usage);
+        expect(usage.cpu!.measured).toEqual(
+          expect.arrayContaining([
+            'Percent',
+            'User Mode',
+            'System Mode',
+            'Throttled Periods',
+            'Throttled Time',
+          ]),
+        );
+      } finally {
+        await setup.cleanup();
+      }
+    },
+  );
+});

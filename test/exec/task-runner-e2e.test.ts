@@ -1,0 +1,43 @@
+/**
+ * End to end: the real task runner and stats hook over the exec driver. Samples of a real process
+ * reach `latestResourceUsage()`; the task's own exit ends the stats hook quietly (no warn/error line).
+ */
+import { afterEach, expect, it } from 'vitest';
+import { createTaskRunner } from '../../src/task-runner/create-task-runner.ts';
+import { captureLogs } from '../support/log-capture.ts';
+import { node, spec, testDriver, waitFor } from './helpers.ts';
+
+let setup: ReturnType<typeof testDriver> | undefined;
+afterEach(() => setup?.cleanup());
+
+it('start → samples flow to latestResourceUsage() → exit → stats hook terminal, no warn or error logs', async () => {
+  const logs = captureLogs();
+  const driver = testDriver({ logger: logs.logger });
+  setup = driver;
+  const task = spec(node('const end = Date.now() + 900; while (Date.now() < end) {}'));
+  const runner = createTaskRunner({
+    task,
+    driver: driver.driver,
+    logger: logs.logger,
+    statsIntervalMs: 100,
+    jobType: 'batch',
+  });
+  runner.start();
+  const live = await waitFor('a sample with CPU from the real process', () => {
+    const latest = runner.latestResourceUsage();
+    return latest && latest.sample.resourceUsage.cpu!.percent > 0 ? latest : undefined;
+  });
+  expect(live.exited).toBe(false);
+  expect(Object.keys(live.sample.pids ?? {}).length).toBeGreaterThanOrEqual(1);
+
+  const output = await runner.done;
+  expect(output).toMatchObject({ state: 'dead', failed: false, lastExit: { exitCode: 0, signal: null } });
+  const hook = await runner.statsHook.settled();
+  expect(hook?.reason).toBe('exited');
+  expect(runner.statsHook.current?.state).toBe('terminal');
+  expect(runner.latestResourceUsage()?.exited).toBe(true);
+  // The driver destroyed the task: nothing is left to describe.
+  expect(driver.driver.describeTask(task.id)).toBeUndefined();
+  const loud = logs.lines.filter((line) => line.level >= 40);
+  expect(loud).toEqual([]);
+});

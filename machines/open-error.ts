@@ -44,9 +44,29 @@ export function isFinalError(error: unknown): boolean {
   return kind === 'not-implemented' || kind === 'unrecoverable';
 }
 
+/**
+ * Any value as a short string for a log line. Never throws: `String()` does for a null-prototype
+ * object or a throwing `toString`, and a driver may hand over anything (found by the soak's
+ * invalid-sample tests: such a value crashed the hook's log action).
+ */
+export function describeValue(value: unknown, maxLength = 120): string {
+  let text: string;
+  try {
+    text = String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
+}
+
 /** A short, log-friendly description of any thrown value. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
-  const message = field(error, 'message');
-  return typeof message === 'string' ? message : String(error);
+  let message: unknown;
+  try {
+    message = field(error, 'message');
+  } catch {
+    message = undefined; // a throwing getter: describe the value itself
+  }
+  return typeof message === 'string' ? message : describeValue(error);
 }

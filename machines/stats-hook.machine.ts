@@ -100,6 +100,17 @@ const finalErrorLog = (error: unknown): LogParams =>
     ? { level: 'debug', msg: 'driver does not implement stats' }
     : { level: 'debug', msg: 'stats unavailable for good, stopping', error: describeError(error) };
 
+/**
+ * The `backoff` state's delay. After an open error: the retry delay, jittered (rule 5). After a
+ * stream ended, threw or stalled: exactly one interval, never jittered (rule 3), or `full` jitter
+ * would let a driver that closes its streams at once make calls ~0 ms apart. `failedOpens` is reset
+ * when a stream opens, so 0 here means the backoff follows a stream.
+ */
+export function backoffDelayMs(context: StatsHookContext, random: () => number): number {
+  if (context.failedOpens === 0) return context.retryDelayMs;
+  return applyJitter(context.retryDelayMs, context.backoff.jitter, random);
+}
+
 const openedStream = (event: { type: string }): OpenedStream =>
   (event as DoneActorEvent<OpenedStream>).output;
 
@@ -162,7 +173,7 @@ export const statsHookMachine = setup({
   delays: {
     openTimeout: ({ context }) => context.openTimeoutMs,
     /** `src` provides this again with an injected random source; the default uses Math.random. */
-    retryDelay: ({ context }) => applyJitter(context.retryDelayMs, context.backoff.jitter, Math.random),
+    retryDelay: ({ context }) => backoffDelayMs(context, Math.random),
   },
 }).createMachine({
   id: 'statsHook',

@@ -1,7 +1,7 @@
 import { type AnyActorRef, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { BackoffOptions } from '../../machines/backoff.ts';
-import { applyJitter } from '../../machines/backoff.ts';
 import {
+  backoffDelayMs,
   type LogParams,
   type StatsHookActor,
   type StatsHookOutput,
@@ -56,6 +56,37 @@ export interface StatsHook {
   readonly done: Promise<StatsHookOutput>;
 }
 
+/** What one hook's effects need; the shared machine finds it by the hook's actor. */
+interface HookEffects {
+  stats: DriverStats;
+  updater: StatsUpdater;
+  log(params: LogParams): void;
+  random: () => number;
+}
+
+const effectsByHook = new WeakMap<AnyActorRef, HookEffects>();
+
+function effectsOf(hook: AnyActorRef | undefined): HookEffects {
+  const effects = hook && effectsByHook.get(hook);
+  if (!effects) throw new Error('stats hook effects not registered for this actor');
+  return effects;
+}
+
+/**
+ * The machine with its effects provided once for every hook. `provide()` builds a new machine (the
+ * whole state-node tree); doing it per hook cost ~13 KiB and ~0.5 ms per task (docs/benchmarks.md).
+ */
+const providedMachine = statsHookMachine.provide({
+  actors: { openStats: openStatsActor((hook) => effectsOf(hook).stats), readStats: readStatsActor },
+  actions: {
+    publishSample: ({ self }, { sample }) => effectsOf(self).updater.updateStats(sample as TaskResourceUsage),
+    log: ({ self }, params) => effectsOf(self).log(params),
+  },
+  delays: {
+    retryDelay: ({ context, self }) => backoffDelayMs(context, effectsOf(self).random),
+  },
+});
+
 /**
  * Creates the stats hook for one task: the `statsHookMachine` with its effects provided (the driver
  * call, the stream reader, the updater, pino logging with rate-limited errors).
@@ -79,18 +110,7 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
     logger[params.level](fields, params.msg);
   };
 
-  const machine = statsHookMachine.provide({
-    actors: { openStats: openStatsActor(options.stats), readStats: readStatsActor },
-    actions: {
-      publishSample: (_, { sample }) => updater.updateStats(sample as TaskResourceUsage),
-      log: (_, params) => log(params),
-    },
-    delays: {
-      retryDelay: ({ context }) => applyJitter(context.retryDelayMs, context.backoff.jitter, random),
-    },
-  });
-
-  const actor = createActor(machine, {
+  const actor = createActor(providedMachine, {
     input: {
       taskId,
       intervalMs: options.intervalMs,
@@ -99,8 +119,12 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
       stallTimeoutMs: options.stallTimeoutMs,
     },
     ...(options.parent ? { parent: options.parent } : { inspect: options.inspect }),
-    id: `stats-hook:${taskId}`,
+    // Inside a runner the id must not vary per task: the hook's done event (`xstate.done.actor.<id>`)
+    // goes to the shared runner machine, and XState memoizes transition candidates per event type
+    // on its state nodes forever: a per-task id leaked ~100 bytes per task ever run (found by the soak).
+    id: options.parent ? 'stats-hook:run' : `stats-hook:${taskId}`,
   });
+  effectsByHook.set(actor, { stats: options.stats, updater, log, random });
 
   let resolveDone!: (output: StatsHookOutput) => void;
   let rejectDone!: (error: unknown) => void;

@@ -1,4 +1,4 @@
-import { fromPromise } from 'xstate';
+import { type AnyActorRef, fromPromise } from 'xstate';
 import type { OpenedStream } from '../../machines/stats-hook.machine.ts';
 import type { TaskResourceUsage } from '../drivers/usage.ts';
 
@@ -12,21 +12,25 @@ export interface DriverStats {
  * `readStats`), so it gets its own AbortController: XState's signal aborts it only while the call is
  * still in flight; after the hand-off, `readStats` closes it.
  */
-export function openStatsActor(stats: DriverStats) {
-  return fromPromise<OpenedStream, { taskId: string; intervalMs: number }>(async ({ input, signal }) => {
-    const controller = new AbortController();
-    const abortCall = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', abortCall, { once: true });
-    try {
-      const samples = await stats.stats(input.intervalMs, controller.signal);
-      if (signal.aborted) {
-        // The hook moved on while the driver answered: close what it opened, hand nothing on.
-        controller.abort(signal.reason);
-        throw signal.reason;
+export function openStatsActor(statsOf: DriverStats | ((hook: AnyActorRef | undefined) => DriverStats)) {
+  return fromPromise<OpenedStream, { taskId: string; intervalMs: number }>(
+    async ({ input, signal, self }) => {
+      // `self` is this call's actor; its parent is the hook whose driver to ask.
+      const stats = typeof statsOf === 'function' ? statsOf(self._parent) : statsOf;
+      const controller = new AbortController();
+      const abortCall = () => controller.abort(signal.reason);
+      signal.addEventListener('abort', abortCall, { once: true });
+      try {
+        const samples = await stats.stats(input.intervalMs, controller.signal);
+        if (signal.aborted) {
+          // The hook moved on while the driver answered: close what it opened, hand nothing on.
+          controller.abort(signal.reason);
+          throw signal.reason;
+        }
+        return { samples, close: () => controller.abort() };
+      } finally {
+        signal.removeEventListener('abort', abortCall);
       }
-      return { samples, close: () => controller.abort() };
-    } finally {
-      signal.removeEventListener('abort', abortCall);
-    }
-  });
+    },
+  );
 }

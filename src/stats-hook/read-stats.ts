@@ -1,4 +1,5 @@
 import { fromCallback } from 'xstate';
+import { describeValue } from '../../machines/open-error.ts';
 import type { ReadStatsInput, StatsHookEvent } from '../../machines/stats-hook.machine.ts';
 import { findSampleProblem } from '../drivers/validate-sample.ts';
 
@@ -34,7 +35,14 @@ export const readStatsActor = fromCallback<StatsHookEvent, ReadStatsInput>(({ in
       const sample = next.value;
       const problem = findSampleProblem(sample, lastTimestamp);
       if (problem) {
-        send({ type: 'stats.dropped', ...problem });
+        // The bad value goes on as a short string: the log line needs no more, and the raw value
+        // may not survive `String()` (null-prototype object) or may be huge.
+        send({
+          type: 'stats.dropped',
+          cause: problem.cause,
+          path: problem.path,
+          value: describeValue(problem.value),
+        });
         continue;
       }
       lastTimestamp = (sample as { timestamp: number }).timestamp;

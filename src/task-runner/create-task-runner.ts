@@ -1,7 +1,8 @@
-import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import { type AnyActorRef, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type { JobType, RestartPolicy } from '../../machines/restart-policy.ts';
 import {
   type HookPhase,
+  type TaskEventParams,
   type TaskExit,
   type TaskRunnerActor,
   type TaskRunnerOutput,
@@ -69,6 +70,48 @@ function toTaskExit(result: ExitResult): TaskExit {
   return exit;
 }
 
+type LogParams = { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; error?: string };
+
+/** What one runner's effects need; the shared machine finds it by the runner's actor. */
+interface RunnerEffects {
+  startTask(): Promise<void>;
+  waitTask(signal: AbortSignal): Promise<TaskExit>;
+  stopTask(timeoutMs: number, signal: AbortSignal): Promise<TaskExit>;
+  destroyTask(): Promise<void>;
+  runHooks(phase: HookPhase): void;
+  taskEvent(params: TaskEventParams): void;
+  log(params: LogParams): void;
+}
+
+const effectsByRunner = new WeakMap<AnyActorRef, RunnerEffects>();
+
+function effectsOf(runner: AnyActorRef | undefined): RunnerEffects {
+  const effects = runner && effectsByRunner.get(runner);
+  if (!effects) throw new Error('task runner effects not registered for this actor');
+  return effects;
+}
+
+/**
+ * The machine with its effects provided once for every runner. `provide()` builds a new machine (the
+ * whole state-node tree); doing it per runner cost ~9 KiB and ~0.4 ms per task (docs/benchmarks.md).
+ * Invoked actors reach their runner as `self._parent`.
+ */
+const providedMachine = taskRunnerMachine.provide({
+  actors: {
+    startTask: fromPromise(async ({ self }) => effectsOf(self._parent).startTask()),
+    waitTask: fromPromise(async ({ self, signal }) => effectsOf(self._parent).waitTask(signal)),
+    stopTask: fromPromise<TaskExit, { taskId: string; timeoutMs: number }>(async ({ self, input, signal }) =>
+      effectsOf(self._parent).stopTask(input.timeoutMs, signal),
+    ),
+    destroyTask: fromPromise(async ({ self }) => effectsOf(self._parent).destroyTask()),
+  },
+  actions: {
+    runHooks: ({ self }, { phase }) => effectsOf(self).runHooks(phase),
+    taskEvent: ({ self }, params) => effectsOf(self).taskEvent(params),
+    log: ({ self }, params) => effectsOf(self).log(params),
+  },
+});
+
 /** Creates the runner of one task: the `taskRunnerMachine` with its driver calls and hooks provided. */
 export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
   const { task, driver, bus } = options;
@@ -109,36 +152,31 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     }
   };
 
-  const machine = taskRunnerMachine.provide({
-    actors: {
-      startTask: fromPromise(async () => {
-        for (const hook of hooks) await hook.prestart?.(hookContext);
-        await driver.startTask(task);
-      }),
-      waitTask: fromPromise(async ({ signal }) => toTaskExit(await driver.waitTask(task.id, signal))),
-      stopTask: fromPromise(async ({ input, signal }) => {
-        await driver.stopTask(task.id, {
-          timeoutMs: input.timeoutMs,
-          signal: options.killSignal ?? 'SIGTERM',
-        });
-        return toTaskExit(await driver.waitTask(task.id, signal));
-      }),
-      destroyTask: fromPromise(async () => driver.destroyTask(task.id, { force: true })),
+  const effects: RunnerEffects = {
+    async startTask() {
+      for (const hook of hooks) await hook.prestart?.(hookContext);
+      await driver.startTask(task);
     },
-    actions: {
-      runHooks: (_, { phase }) => runHooks(phase),
-      taskEvent: (_, params) => {
-        const event: TaskEvent = { ...params, time: Date.now() };
-        events.push(event);
-        if (events.length > MAX_TASK_EVENTS) events.shift();
-        logger.debug({ event: event.type }, event.message);
-        bus?.emit('task:event', { ...ref, event });
-      },
-      log: (_, { level, msg, error }) => logger[level](error === undefined ? {} : { error }, msg),
+    waitTask: async (signal) => toTaskExit(await driver.waitTask(task.id, signal)),
+    async stopTask(timeoutMs, signal) {
+      await driver.stopTask(task.id, { timeoutMs, signal: options.killSignal ?? 'SIGTERM' });
+      // The runner may have moved on (shutdown while killing): then no further driver call.
+      if (signal.aborted) throw signal.reason;
+      return toTaskExit(await driver.waitTask(task.id, signal));
     },
-  });
+    destroyTask: () => driver.destroyTask(task.id, { force: true }),
+    runHooks,
+    taskEvent(params) {
+      const event: TaskEvent = { ...params, time: Date.now() };
+      events.push(event);
+      if (events.length > MAX_TASK_EVENTS) events.shift();
+      logger.debug({ event: event.type }, event.message);
+      bus?.emit('task:event', { ...ref, event });
+    },
+    log: ({ level, msg, error }) => logger[level](error === undefined ? {} : { error }, msg),
+  };
 
-  const actor = createActor(machine, {
+  const actor = createActor(providedMachine, {
     id: `task-runner:${task.id}`,
     input: {
       taskId: task.id,
@@ -149,6 +187,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     inspect: options.inspect,
   });
   hookContext = { task, driver, logger, runner: actor, updater };
+  effectsByRunner.set(actor, effects);
 
   let lastState = '';
   actor.subscribe({

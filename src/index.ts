@@ -13,6 +13,37 @@ export {
   statsHookMachine,
 } from '../machines/stats-hook.machine.ts';
 export { type TaskExit, type TaskRunnerOutput, taskRunnerMachine } from '../machines/task-runner.machine.ts';
+// Agent
+export {
+  type Agent,
+  type AgentSummary,
+  type AgentTask,
+  type Allocation,
+  type CreateAgentOptions,
+  createAgent,
+  type StopMode,
+  type TaskSummary,
+} from './agent/create-agent.ts';
+export { parseDuration } from './agent/duration.ts';
+export { createHttpApi, DEFAULT_HTTP_PORT, type HttpApi, type HttpApiOptions } from './agent/http-api.ts';
+export { type Job, type JobGroup, type JobInput, type JobTask, jobSchema } from './agent/job-schema.ts';
+export {
+  formatProblem,
+  JobFileError,
+  type JobProblem,
+  loadJobFile,
+  parseJob,
+  parseJobText,
+} from './agent/load-job.ts';
+export {
+  createMetricsSink,
+  DEFAULT_METRICS_PREFIX,
+  type MetricLabels,
+  type MetricsJson,
+  type MetricsSink,
+  type MetricsSinkOptions,
+  NOMAD_METRICS_PREFIX,
+} from './agent/metrics.ts';
 // Drivers
 export type {
   DriverCapabilities,
@@ -25,7 +56,6 @@ export type {
 } from './drivers/contract.ts';
 export { type CpuTracker, createCpuTracker } from './drivers/cpu-tracker.ts';
 export { createDockerDriver, type DockerDriver, type DockerDriverOptions } from './drivers/docker/index.ts';
-export { createExecDriver, type ExecDriver, type ExecDriverOptions } from './drivers/exec/index.ts';
 export {
   DRIVER_ERROR_CODES,
   DriverError,
@@ -34,6 +64,7 @@ export {
   StatsNotImplementedError,
   TaskNotFoundError,
 } from './drivers/errors.ts';
+export { createExecDriver, type ExecDriver, type ExecDriverOptions } from './drivers/exec/index.ts';
 export {
   createMockDriver,
   type MockDriver,
@@ -51,7 +82,9 @@ export type {
 } from './drivers/usage.ts';
 export { publishableMetrics, sumResourceUsage } from './drivers/usage.ts';
 export { findSampleProblem, isValidSample, type SampleProblem } from './drivers/validate-sample.ts';
+export { MACHINES, renderMachineFiles, toDefinitionJson, toMermaid } from './machines-render.ts';
 // Runtime
+export { createSupervisorRoot, type InspectOption } from './runtime/actor-system.ts';
 export {
   createBus,
   type TaskBus,

@@ -1,4 +1,4 @@
-import { type AnyActorRef, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import { type AnyActorRef, createActor, fromPromise } from 'xstate';
 import type { JobType, RestartPolicy } from '../../machines/restart-policy.ts';
 import {
   type HookPhase,
@@ -10,6 +10,7 @@ import {
 } from '../../machines/task-runner.machine.ts';
 import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.ts';
 import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.ts';
+import { createSupervisorRoot, defaultSupervisorRoot, type InspectOption } from '../runtime/actor-system.ts';
 import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
 import type { AnyTaskHook, TaskHookContext } from './hooks.ts';
@@ -36,7 +37,13 @@ export interface CreateTaskRunnerOptions {
   statsHook?: Omit<StatsHookSettings, 'intervalMs' | 'inspect'>;
   /** Your own hooks, called by phase after the stats hook. */
   hooks?: AnyTaskHook[];
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * The actor system to join: an agent's root (see `createSupervisorRoot`). Default: one shared
+   * process-wide root, or a root of its own when `inspect` is given.
+   */
+  parent?: AnyActorRef;
+  /** Inspection observer (e.g. the Stately inspector) for a runner without `parent`. */
+  inspect?: InspectOption;
 }
 
 export interface LatestResourceUsage {
@@ -184,7 +191,9 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       restartPolicy: options.restartPolicy,
       killTimeoutMs: options.killTimeoutMs,
     },
-    inspect: options.inspect,
+    parent:
+      options.parent ??
+      (options.inspect ? createSupervisorRoot({ inspect: options.inspect }) : defaultSupervisorRoot()),
   });
   hookContext = { task, driver, logger, runner: actor, updater };
   effectsByRunner.set(actor, effects);

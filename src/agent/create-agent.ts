@@ -1,0 +1,316 @@
+/**
+ * The agent: runs jobs. One allocation per group instance (`count`), one task runner per task (each
+ * with its stats hook), all publishing on one bus; an optional HTTP API and a Prometheus sink read
+ * from them. It ends when every task is dead, unless told to keep serving; `stop()` kills the tasks
+ * or detaches from them, within a deadline.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
+import type { RestartPolicy } from '../../machines/restart-policy.ts';
+import type { TaskRunnerOutput } from '../../machines/task-runner.machine.ts';
+import type { TaskDriver, TaskSpec } from '../drivers/contract.ts';
+import { createSupervisorRoot } from '../runtime/actor-system.ts';
+import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.ts';
+import { type Logger, silentLogger } from '../runtime/logger.ts';
+import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.ts';
+import { resolveDrivers } from './drivers.ts';
+import { createHttpApi, type HttpApi } from './http-api.ts';
+import type { Job, JobGroup, JobTask } from './job-schema.ts';
+import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.ts';
+import { trackUsage, type UsageSummary } from './usage-summary.ts';
+
+export type StopMode = 'kill' | 'detach';
+
+export interface CreateAgentOptions {
+  /** Parsed jobs (see `loadJobFile`). */
+  jobs: Job[];
+  /** Drivers by name; built-ins (`exec`, `docker`, `mock`) are created for names not given. */
+  drivers?: Record<string, TaskDriver>;
+  /** Default: silent. */
+  logger?: Logger;
+  /** Default: a new bus. */
+  bus?: TaskBus;
+  /** Serve the HTTP API (default port 4646 on 127.0.0.1; port 0 picks a free one). Off when omitted. */
+  http?: { port?: number; host?: string };
+  /** Prometheus metric name prefix. Default `taskpulse_task`. */
+  metricsPrefix?: string;
+  /** Keep running (and serving the API) after every task is dead, until `stop()`. */
+  keepServing?: boolean;
+  /** What `stop()` does by default: kill the tasks (default) or leave them running and detach. */
+  onStop?: StopMode;
+  /** How long `stop()` waits for the tasks. Default 30 s. */
+  shutdownDeadlineMs?: number;
+  /** Inspection observer (Stately inspector, a recorder) for every runner's actor system. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Exec driver output directory; Docker socket path (built-in drivers only). */
+  execLogDir?: string;
+  dockerSocketPath?: string;
+}
+
+export interface AgentTask {
+  readonly name: string;
+  readonly spec: TaskSpec;
+  readonly config: JobTask;
+  readonly runner: TaskRunner;
+  /** Set once the runner is final. */
+  output: TaskRunnerOutput | undefined;
+}
+
+export interface Allocation {
+  /** A UUID, as Nomad's. */
+  readonly id: string;
+  /** `<job>.<group>[<index>]`, as Nomad names allocations. */
+  readonly name: string;
+  readonly job: Job;
+  readonly group: JobGroup;
+  readonly index: number;
+  readonly tasks: ReadonlyMap<string, AgentTask>;
+}
+
+export interface TaskSummary {
+  allocId: string;
+  job: string;
+  group: string;
+  task: string;
+  state: string;
+  failed: boolean;
+  restarts: number;
+  exitCode: number | null;
+  signal: string | null;
+  peakRssBytes: number;
+  cpuSeconds: number;
+}
+
+export interface AgentSummary {
+  tasks: TaskSummary[];
+  /** True when some task failed (its restart policy gave up, or it could not start). */
+  failed: boolean;
+  /** Why the agent ended. */
+  reason: 'tasks-done' | 'stopped';
+  /** Set when `stop()` hit its deadline with tasks still alive. */
+  timedOut: boolean;
+}
+
+export interface Agent {
+  readonly bus: TaskBus;
+  readonly allocations: readonly Allocation[];
+  allocation(id: string): Allocation | undefined;
+  readonly metrics: MetricsSink;
+  readonly usage: UsageSummary;
+  /** The HTTP API's URL once started (when enabled). */
+  readonly url: string | undefined;
+  /** Resolves the drivers, starts the HTTP API, then every task. */
+  start(): Promise<void>;
+  /** Kills (or detaches from) every task within the deadline; resolves with `done`'s summary. */
+  stop(options?: { mode?: StopMode; deadlineMs?: number }): Promise<AgentSummary>;
+  /** Resolves when the agent has ended (every task dead and not keeping serving, or stopped). */
+  readonly done: Promise<AgentSummary>;
+}
+
+function restartPolicyOf(group: JobGroup): Partial<RestartPolicy> | undefined {
+  const restart = group.restart;
+  if (!restart) return undefined;
+  const policy: Partial<RestartPolicy> = {};
+  if (restart.attempts !== undefined) policy.attempts = restart.attempts;
+  if (restart.interval !== undefined) policy.intervalMs = restart.interval;
+  if (restart.delay !== undefined) policy.delayMs = restart.delay;
+  if (restart.mode !== undefined) policy.mode = restart.mode;
+  return policy;
+}
+
+function taskSpec(allocId: string, task: JobTask): TaskSpec {
+  const spec: TaskSpec = { id: `${allocId}/${task.name}`, name: task.name, allocId, config: task.config };
+  if (task.env) spec.env = task.env;
+  if (task.resources) {
+    spec.resources = {
+      ...(task.resources.cpu === undefined ? {} : { cpuMhz: task.resources.cpu }),
+      ...(task.resources.memory === undefined ? {} : { memoryMb: task.resources.memory }),
+    };
+  }
+  return spec;
+}
+
+export function createAgent(options: CreateAgentOptions): Agent {
+  const bus = options.bus ?? createBus();
+  const logger = options.logger ?? silentLogger();
+  const deadlineDefault = options.shutdownDeadlineMs ?? 30_000;
+  const allocations: Allocation[] = [];
+  const byId = new Map<string, Allocation>();
+  const taskLabels = new Map<string, MetricLabels>();
+
+  const metrics = createMetricsSink({
+    bus,
+    labelsFor: (ref: TaskRef) => taskLabels.get(ref.taskId),
+    ...(options.metricsPrefix ? { prefix: options.metricsPrefix } : {}),
+  });
+  const usage = trackUsage(bus);
+  let http: HttpApi | undefined;
+  let url: string | undefined;
+  let stopping: Promise<AgentSummary> | undefined;
+  let timedOut = false;
+  let ended = false;
+
+  let resolveDone!: (summary: AgentSummary) => void;
+  const done = new Promise<AgentSummary>((resolve) => {
+    resolveDone = resolve;
+  });
+
+  // Allocations exist from the start, so the API lists them (pending) before anything runs.
+  const plans: { alloc: Allocation; tasks: Map<string, AgentTask>; driverNames: string[] }[] = [];
+  for (const job of options.jobs) {
+    for (const group of job.groups) {
+      for (let index = 0; index < group.count; index++) {
+        const id = randomUUID();
+        const tasks = new Map<string, AgentTask>();
+        const alloc: Allocation = {
+          id,
+          name: `${job.name}.${group.name}[${index}]`,
+          job,
+          group,
+          index,
+          tasks,
+        };
+        allocations.push(alloc);
+        byId.set(id, alloc);
+        plans.push({ alloc, tasks, driverNames: group.tasks.map((task) => task.driver) });
+      }
+    }
+  }
+
+  const summary = (reason: AgentSummary['reason']): AgentSummary => {
+    const tasks: TaskSummary[] = allocations.flatMap((alloc) =>
+      [...alloc.tasks.values()].map((task) => {
+        const totals = usage.get(task.spec.id);
+        const output = task.output;
+        const snapshot = task.runner.actor.getSnapshot();
+        return {
+          allocId: alloc.id,
+          job: alloc.job.name,
+          group: alloc.group.name,
+          task: task.name,
+          state: task.runner.state,
+          failed: output?.failed ?? snapshot.context.failed,
+          restarts: output?.restarts ?? snapshot.context.restarts,
+          exitCode: snapshot.context.lastExit?.exitCode ?? null,
+          signal: snapshot.context.lastExit?.signal ?? null,
+          peakRssBytes: totals?.peakRssBytes ?? 0,
+          cpuSeconds: totals?.cpuSeconds ?? 0,
+        };
+      }),
+    );
+    return { tasks, failed: tasks.some((task) => task.failed), reason, timedOut };
+  };
+
+  const finish = async (reason: AgentSummary['reason']) => {
+    if (ended) return;
+    ended = true;
+    const result = summary(reason);
+    await http?.close();
+    root?.stop();
+    metrics.close();
+    usage.close();
+    logger.info({ reason, failed: result.failed }, 'agent stopped');
+    resolveDone(result);
+  };
+
+  let root: AnyActorRef | undefined;
+  const allTasks = () => allocations.flatMap((alloc) => [...alloc.tasks.values()]);
+
+  const agent: Agent = {
+    bus,
+    allocations,
+    allocation: (id) => byId.get(id),
+    metrics,
+    usage,
+    get url() {
+      return url;
+    },
+    async start() {
+      // One actor system for the whole agent: the inspector shows agent → runners → stats hooks.
+      root = createSupervisorRoot({ id: 'agent', ...(options.inspect ? { inspect: options.inspect } : {}) });
+      const needed = plans.flatMap((plan) => plan.driverNames);
+      const drivers = await resolveDrivers(needed, options.drivers ?? {}, {
+        logger,
+        ...(options.execLogDir ? { execLogDir: options.execLogDir } : {}),
+        ...(options.dockerSocketPath ? { dockerSocketPath: options.dockerSocketPath } : {}),
+      });
+      if (options.http) {
+        http = createHttpApi({ agent, metrics, logger, ...options.http });
+        url = await http.listen();
+        logger.info({ url }, 'HTTP API listening');
+      }
+      for (const { alloc, tasks } of plans) {
+        const allocLogger = logger.child({ job: alloc.job.name, task_group: alloc.group.name });
+        for (const config of alloc.group.tasks) {
+          const spec = taskSpec(alloc.id, config);
+          taskLabels.set(spec.id, {
+            job: alloc.job.name,
+            task_group: alloc.group.name,
+            alloc_id: alloc.id,
+            task: config.name,
+            namespace: alloc.job.namespace,
+          });
+          const runner = createTaskRunner({
+            task: spec,
+            driver: drivers.get(config.driver)!,
+            bus,
+            logger: allocLogger,
+            jobType: alloc.job.type,
+            ...(alloc.group.restart ? { restartPolicy: restartPolicyOf(alloc.group) } : {}),
+            ...(config.stats_interval === undefined ? {} : { statsIntervalMs: config.stats_interval }),
+            ...(config.kill_timeout === undefined ? {} : { killTimeoutMs: config.kill_timeout }),
+            ...(config.kill_signal === undefined ? {} : { killSignal: config.kill_signal }),
+            parent: root,
+          });
+          const task: AgentTask = { name: config.name, spec, config, runner, output: undefined };
+          runner.done.then(
+            (output) => {
+              task.output = output;
+            },
+            (error: unknown) =>
+              logger.error({ task: config.name, error: String(error) }, 'task runner failed'),
+          );
+          tasks.set(config.name, task);
+        }
+      }
+      logger.info({ allocations: allocations.length, tasks: allTasks().length }, 'agent started');
+      for (const task of allTasks()) task.runner.start();
+
+      void Promise.allSettled(allTasks().map((task) => task.runner.done)).then(() => {
+        if (options.keepServing || stopping) return;
+        void finish('tasks-done');
+      });
+    },
+    stop({ mode = options.onStop ?? 'kill', deadlineMs = deadlineDefault } = {}) {
+      stopping ??= (async () => {
+        logger.info({ mode, deadlineMs }, 'agent stopping');
+        // A runner already final has nothing to stop (XState warns about events sent to it).
+        const runners = allTasks().map((task) =>
+          task.runner.actor.getSnapshot().status !== 'active'
+            ? task.runner.done
+            : mode === 'kill'
+              ? task.runner.kill()
+              : task.runner.shutdown(),
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<'deadline'>((resolve) => {
+          timer = setTimeout(() => resolve('deadline'), deadlineMs);
+        });
+        const outcome = await Promise.race([Promise.allSettled(runners), deadline]);
+        clearTimeout(timer);
+        if (outcome === 'deadline') {
+          timedOut = true;
+          const alive = allTasks()
+            .filter((task) => !task.output)
+            .map((task) => task.spec.id);
+          logger.warn({ alive, deadlineMs }, 'shutdown deadline passed with tasks still alive');
+        }
+        await finish('stopped');
+        return done;
+      })();
+      return stopping;
+    },
+    done,
+  };
+  return agent;
+}

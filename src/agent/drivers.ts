@@ -1,0 +1,57 @@
+/**
+ * The agent's drivers by name. Built-in drivers are created on first use and their modules loaded
+ * lazily, so an agent running only `exec` tasks never loads the Docker client.
+ */
+import type { TaskDriver } from '../drivers/contract.ts';
+import { createMockDriver } from '../drivers/mock.ts';
+import type { Logger } from '../runtime/logger.ts';
+
+export const DRIVER_NAMES = ['exec', 'docker', 'mock'] as const;
+export type DriverName = (typeof DRIVER_NAMES)[number];
+
+export interface BuiltInDriverOptions {
+  logger: Logger;
+  /** Where the exec driver writes task stdout/stderr; default: its own choice. */
+  execLogDir?: string;
+  /** Docker Engine socket; default `/var/run/docker.sock`. */
+  dockerSocketPath?: string;
+}
+
+/** Creates a built-in driver. */
+export async function createBuiltInDriver(
+  name: DriverName,
+  options: BuiltInDriverOptions,
+): Promise<TaskDriver> {
+  const { logger } = options;
+  switch (name) {
+    case 'exec': {
+      const { createExecDriver } = await import('../drivers/exec/index.ts');
+      return createExecDriver({ logger, ...(options.execLogDir ? { logDir: options.execLogDir } : {}) });
+    }
+    case 'docker': {
+      const { createDockerDriver } = await import('../drivers/docker/index.ts');
+      return createDockerDriver({ socketPath: options.dockerSocketPath ?? '/var/run/docker.sock', logger });
+    }
+    case 'mock':
+      return createMockDriver();
+  }
+}
+
+/** Resolves the drivers a set of names needs: given ones first, built-ins for the rest. */
+export async function resolveDrivers(
+  needed: Iterable<string>,
+  given: Readonly<Record<string, TaskDriver>>,
+  options: BuiltInDriverOptions,
+): Promise<Map<string, TaskDriver>> {
+  const drivers = new Map<string, TaskDriver>();
+  for (const name of new Set(needed)) {
+    const driver =
+      given[name] ??
+      ((DRIVER_NAMES as readonly string[]).includes(name)
+        ? await createBuiltInDriver(name as DriverName, options)
+        : undefined);
+    if (!driver) throw new Error(`no driver named "${name}"`);
+    drivers.set(name, driver);
+  }
+  return drivers;
+}

@@ -1,0 +1,148 @@
+/**
+ * The job file schema (zod 4). A job has groups; a group has tasks; each group becomes one
+ * allocation per `count`. Names follow Nomad's job spec where it has one (`restart`, `resources`,
+ * `kill_timeout`, `kill_signal`); durations are milliseconds or strings like `"500ms"`, `"5s"`, `"1m"`.
+ * Parsing returns the normalised job: durations in ms, defaults filled in.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-", starting alphanumeric');
+
+/** A duration in ms: a non-negative number, or a string with units. */
+export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value : parseDuration(value);
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a duration: milliseconds or a string like "500ms", "5s", "1m30s"',
+      input: value,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
+
+const restartSchema = z.strictObject({
+  attempts: z.number().int().nonnegative(),
+  interval: durationSchema,
+  delay: durationSchema,
+  mode: z.enum(['fail', 'delay']),
+});
+
+const resourcesSchema = z.strictObject({
+  /** MHz, as Nomad's `cpu`. */
+  cpu: z.number().positive().optional(),
+  /** MiB. */
+  memory: z.number().positive().optional(),
+});
+
+const execConfig = z.strictObject({
+  command: z.string().min(1),
+  args: z.array(z.string()).optional(),
+  cwd: z.string().min(1).optional(),
+});
+
+const dockerConfig = z.strictObject({
+  image: z.string().min(1),
+  command: z.array(z.string()).optional(),
+  entrypoint: z.array(z.string()).optional(),
+  cpus: z.number().positive().optional(),
+});
+
+const mockError = z.strictObject({
+  error: z.enum(['recoverable', 'unrecoverable', 'plugin-shutdown', 'not-found', 'other']),
+  message: z.string().optional(),
+});
+
+const mockStatsStep = z.union([
+  z.strictObject({ notImplemented: z.literal(true) }),
+  z.strictObject({ openError: mockError }),
+  z.strictObject({ hang: z.literal(true) }),
+  z.strictObject({ samples: z.number().int().nonnegative(), thenHang: z.literal(true) }),
+  z.strictObject({ samples: z.number().int().nonnegative().optional(), thenThrow: mockError.optional() }),
+]);
+
+/** The mock driver's script (see `MockTaskScript`); durations in ms. */
+const mockConfig = z.strictObject({
+  runForMs: z.number().nonnegative().optional(),
+  exitCode: z.number().int().min(0).max(255).optional(),
+  oomKilled: z.boolean().optional(),
+  startError: mockError.optional(),
+  startFailures: z.number().int().nonnegative().optional(),
+  ignoreStopSignal: z.boolean().optional(),
+  stats: z.array(mockStatsStep).min(1).optional(),
+  cpuPercent: z.number().nonnegative().optional(),
+  rssBytes: z.number().nonnegative().optional(),
+});
+
+const taskCommon = {
+  name,
+  env: z.record(z.string(), z.string()).optional(),
+  resources: resourcesSchema.optional(),
+  stats_interval: durationSchema.optional(),
+  kill_timeout: durationSchema.optional(),
+  kill_signal: z.enum(SIGNALS).optional(),
+};
+
+const taskSchema = z.discriminatedUnion(
+  'driver',
+  [
+    z.strictObject({ ...taskCommon, driver: z.literal('exec'), config: execConfig }),
+    z.strictObject({ ...taskCommon, driver: z.literal('docker'), config: dockerConfig }),
+    z.strictObject({ ...taskCommon, driver: z.literal('mock'), config: mockConfig.default({}) }),
+  ],
+  { error: 'expected driver "exec", "docker" or "mock"' },
+);
+
+const groupSchema = z.strictObject({
+  name,
+  count: z.number().int().min(1).max(1000).default(1),
+  restart: restartSchema.partial().optional(),
+  tasks: z.array(taskSchema).min(1, 'a group needs at least one task'),
+});
+
+export const jobSchema = z
+  .strictObject({
+    name,
+    type: z.enum(['batch', 'service']).default('service'),
+    namespace: name.default('default'),
+    groups: z.array(groupSchema).min(1, 'a job needs at least one group'),
+  })
+  .superRefine((job, ctx) => {
+    // Names are ids (metric labels, task ids): a duplicate would merge two series into one.
+    duplicates(job.groups.map((group) => group.name)).forEach((index) => {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groups', index, 'name'],
+        message: 'duplicate group name',
+        input: job.groups[index]?.name,
+      });
+    });
+    job.groups.forEach((group, groupIndex) => {
+      duplicates(group.tasks.map((task) => task.name)).forEach((index) => {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', groupIndex, 'tasks', index, 'name'],
+          message: 'duplicate task name in the group',
+          input: group.tasks[index]?.name,
+        });
+      });
+    });
+  });
+
+function duplicates(names: string[]): number[] {
+  return names.flatMap((value, index) => (names.indexOf(value) < index ? [index] : []));
+}
+
+/** A job as parsed: durations in ms, defaults filled in. */
+export type Job = z.output<typeof jobSchema>;
+export type JobGroup = Job['groups'][number];
+export type JobTask = JobGroup['tasks'][number];
+export type JobRestart = NonNullable<JobGroup['restart']>;
+/** A job as written in a file. */
+export type JobInput = z.input<typeof jobSchema>;

@@ -1,0 +1,148 @@
+/**
+ * The Prometheus sink: one gauge per Nomad metric name (`memory.rss` → `<prefix>_memory_rss`), labels
+ * `job, task_group, alloc_id, task, namespace`, in a registry of its own (never prom-client's global
+ * one, so an embedding application's metrics stay its own). It listens on the bus: a sample sets only
+ * the gauges in its `metrics` map (already filtered to non-zero or measured values), and a task's
+ * series are removed when its stats end, so an exited task does not linger with stale figures.
+ */
+import { Gauge, Registry } from 'prom-client';
+import type { TaskBus, TaskBusEvents, TaskRef } from '../runtime/bus.ts';
+
+export const DEFAULT_METRICS_PREFIX = 'taskpulse_task';
+/** The prefix Nomad's own dashboards query. */
+export const NOMAD_METRICS_PREFIX = 'nomad_client_allocs';
+
+export interface MetricLabels {
+  job: string;
+  task_group: string;
+  alloc_id: string;
+  task: string;
+  namespace: string;
+}
+
+const LABEL_NAMES = ['job', 'task_group', 'alloc_id', 'task', 'namespace'] as const;
+
+const HELP: Record<string, string> = {
+  'memory.rss': 'Resident set size of the task, bytes.',
+  'memory.cache': 'Page cache charged to the task, bytes.',
+  'memory.swap': 'Swap used by the task, bytes.',
+  'memory.mapped_file': 'Memory-mapped files of the task, bytes.',
+  'memory.usage': 'Total memory usage of the task, bytes.',
+  'memory.max_usage': 'Peak memory usage of the task, bytes.',
+  'memory.kernel_usage': 'Kernel memory of the task, bytes.',
+  'memory.kernel_max_usage': 'Peak kernel memory of the task, bytes.',
+  'cpu.total_percent': 'CPU use of the task, percent of one core.',
+  'cpu.system': 'CPU in kernel mode, percent of one core.',
+  'cpu.user': 'CPU in user mode, percent of one core.',
+  'cpu.throttled_time': 'Time the task was throttled, nanoseconds.',
+  'cpu.throttled_periods': 'Periods in which the task was throttled.',
+  'cpu.total_ticks': 'CPU consumed by the task, MHz.',
+};
+
+/** Nomad's `/v1/metrics` JSON shape (gauges only: taskpulse publishes no counters or samples). */
+export interface MetricsJson {
+  Timestamp: string;
+  Gauges: { Name: string; Value: number; Labels: Record<string, string> }[];
+  Counters: never[];
+  Samples: never[];
+}
+
+export interface MetricsSinkOptions {
+  bus: TaskBus;
+  /** Labels of a task; undefined skips the task (not one of ours). */
+  labelsFor(ref: TaskRef): MetricLabels | undefined;
+  /** Default `taskpulse_task`; `nomad_client_allocs` matches Nomad's dashboards. */
+  prefix?: string;
+  /** Default: a new registry. */
+  registry?: Registry;
+}
+
+export interface MetricsSink {
+  readonly registry: Registry;
+  readonly prefix: string;
+  /** The Prometheus text exposition. */
+  prometheus(): Promise<string>;
+  readonly contentType: string;
+  json(): Promise<MetricsJson>;
+  /** Stops listening and drops every series. */
+  close(): void;
+}
+
+export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
+  const prefix = options.prefix ?? DEFAULT_METRICS_PREFIX;
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new Error(`invalid metrics prefix: ${prefix}`);
+  const registry = options.registry ?? new Registry();
+  const gauges = new Map<string, Gauge<(typeof LABEL_NAMES)[number]>>();
+  /** Prometheus name → Nomad's dotted name, for the JSON form. */
+  const dottedNames = new Map<string, string>();
+  const series = new Map<string, { labels: MetricLabels; names: Set<string> }>();
+
+  const gauge = (metric: string) => {
+    let found = gauges.get(metric);
+    if (!found) {
+      const name = `${prefix}_${metric.replaceAll('.', '_')}`;
+      found = new Gauge({
+        name,
+        help: HELP[metric] ?? metric,
+        labelNames: LABEL_NAMES,
+        registers: [registry],
+      });
+      gauges.set(metric, found);
+      dottedNames.set(name, `${prefix.replaceAll('_', '.')}.${metric}`);
+    }
+    return found;
+  };
+
+  const onStats = ({ metrics, ...ref }: TaskBusEvents['task:stats']) => {
+    const labels = options.labelsFor(ref);
+    if (!labels) return;
+    const entry = series.get(ref.taskId) ?? { labels, names: new Set<string>() };
+    series.set(ref.taskId, entry);
+    // A field that stops being published (it went back to an unmeasured 0) loses its series.
+    for (const name of entry.names) {
+      if (!metrics.has(name)) {
+        gauges.get(name)?.remove(entry.labels);
+        entry.names.delete(name);
+      }
+    }
+    for (const [name, value] of metrics) {
+      gauge(name).set(labels, value);
+      entry.names.add(name);
+    }
+  };
+  const onEnded = (ref: TaskRef) => {
+    const entry = series.get(ref.taskId);
+    if (!entry) return;
+    for (const name of entry.names) gauges.get(name)?.remove(entry.labels);
+    series.delete(ref.taskId);
+  };
+
+  options.bus.on('task:stats', onStats);
+  options.bus.on('task:stats-ended', onEnded);
+
+  return {
+    registry,
+    prefix,
+    contentType: registry.contentType,
+    prometheus: () => registry.metrics(),
+    async json() {
+      const metrics = await registry.getMetricsAsJSON();
+      const gaugesJson = metrics.flatMap((metric) =>
+        metric.values.map((value) => ({
+          Name: dottedNames.get(metric.name) ?? metric.name,
+          Value: value.value,
+          Labels: Object.fromEntries(
+            Object.entries(value.labels).map(([key, label]) => [key, String(label)]),
+          ),
+        })),
+      );
+      return { Timestamp: new Date().toISOString(), Gauges: gaugesJson, Counters: [], Samples: [] };
+    },
+    close() {
+      options.bus.off('task:stats', onStats);
+      options.bus.off('task:stats-ended', onEnded);
+      registry.clear();
+      series.clear();
+    },
+  };
+}

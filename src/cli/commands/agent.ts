@@ -1,0 +1,96 @@
+/** `taskpulse agent <job files…>`: runs jobs, serves the HTTP API, ends when every task is dead. */
+import { type Command, Option } from 'commander';
+import { DEFAULT_HTTP_PORT } from '../../agent/http-api.ts';
+import { DEFAULT_METRICS_PREFIX } from '../../agent/metrics.ts';
+import { EXIT } from '../errors.ts';
+import { loadJobs } from '../jobs.ts';
+import type { GlobalFlags } from '../main.ts';
+import {
+  durationArg,
+  type InspectFlags,
+  inspectOptions,
+  inspectSettings,
+  outputOption,
+  portArg,
+} from '../options.ts';
+import { supervise } from '../supervise.ts';
+
+interface AgentFlags extends InspectFlags {
+  port: number;
+  host: string;
+  http: boolean;
+  keepServing?: boolean;
+  onSignal: 'kill' | 'detach';
+  shutdownDeadline: number;
+  metricsPrefix: string;
+  output?: string;
+  execLogDir?: string;
+  dockerSocket?: string;
+}
+
+export function registerAgent(program: Command, globals: () => GlobalFlags): void {
+  const command = program
+    .command('agent')
+    .description('run jobs: one allocation per group, one supervised task runner per task, an HTTP API')
+    .argument('<jobs...>', 'job files (JSON or YAML)')
+    .addOption(
+      new Option('--port <port>', 'HTTP API port (0: any free port)')
+        .argParser(portArg)
+        .default(DEFAULT_HTTP_PORT),
+    )
+    .option('--host <host>', 'HTTP API address', '127.0.0.1')
+    .option('--no-http', 'do not serve the HTTP API')
+    .option('--keep-serving', 'keep running (and serving the API) after every task is dead, until a signal')
+    .addOption(
+      new Option('--on-signal <mode>', 'on SIGINT/SIGTERM: kill the tasks, or detach and leave them running')
+        .choices(['kill', 'detach'])
+        .default('kill'),
+    )
+    .addOption(
+      new Option('--shutdown-deadline <duration>', 'how long a stop waits for the tasks')
+        .argParser(durationArg)
+        .default(30_000, '30s'),
+    )
+    .option(
+      '--metrics-prefix <prefix>',
+      'Prometheus metric prefix (nomad_client_allocs for Nomad dashboards)',
+      DEFAULT_METRICS_PREFIX,
+    )
+    .addOption(outputOption())
+    .option('--exec-log-dir <dir>', 'where the exec driver writes task stdout/stderr')
+    .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock');
+  for (const option of inspectOptions()) command.addOption(option);
+  command
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ taskpulse agent examples/demo.job.yaml
+  $ taskpulse agent --port 0 --output json jobs/*.yaml > samples.jsonl
+  $ taskpulse agent --keep-serving --metrics-prefix nomad_client_allocs web.job.yaml
+  $ curl -s 'http://127.0.0.1:4646/v1/metrics?format=prometheus'
+
+Exit codes: 0 every task ended well (or the agent was stopped), 1 a task failed, 2 invalid job file.`,
+    )
+    .action(async (files: string[], flags: AgentFlags) => {
+      const jobs = await loadJobs(files);
+      const { logger } = globals();
+      const summary = await supervise({
+        logger,
+        output: flags.output,
+        onSignal: flags.onSignal,
+        ...inspectSettings(flags),
+        agent: {
+          jobs,
+          ...(flags.http ? { http: { port: flags.port, host: flags.host } } : {}),
+          metricsPrefix: flags.metricsPrefix,
+          keepServing: flags.keepServing === true,
+          onStop: flags.onSignal,
+          shutdownDeadlineMs: flags.shutdownDeadline,
+          ...(flags.execLogDir ? { execLogDir: flags.execLogDir } : {}),
+          ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
+        },
+      });
+      process.exitCode = summary.failed || summary.timedOut ? EXIT.taskFailed : EXIT.ok;
+    });
+}

@@ -1,0 +1,115 @@
+/**
+ * `taskpulse run -- <cmd…>`: supervises one command and shows its usage live; exits with the
+ * command's exit code (128 + signal number when a signal ended it, as shells do).
+ */
+import { constants } from 'node:os';
+import { basename } from 'node:path';
+import { type Command, Option } from 'commander';
+import type { JobInput } from '../../agent/job-schema.ts';
+import { parseJob } from '../../agent/load-job.ts';
+import { CliError, EXIT } from '../errors.ts';
+import type { GlobalFlags } from '../main.ts';
+import { durationArg, type InspectFlags, inspectOptions, inspectSettings, outputOption } from '../options.ts';
+import { supervise } from '../supervise.ts';
+
+interface RunFlags extends InspectFlags {
+  driver: 'exec' | 'docker' | 'mock';
+  interval: number;
+  killTimeout: number;
+  output?: string;
+  dockerSocket?: string;
+}
+
+function taskName(command: string): string {
+  const name = basename(command).replace(/[^A-Za-z0-9_.-]/g, '_');
+  return /^[A-Za-z0-9]/.test(name) ? name : `task${name}`;
+}
+
+function configFor(driver: RunFlags['driver'], [command, ...args]: string[]): Record<string, unknown> {
+  if (driver === 'docker') return { image: command, ...(args.length > 0 ? { command: args } : {}) };
+  if (driver === 'mock') return {};
+  return { command, args };
+}
+
+export function registerRun(program: Command, globals: () => GlobalFlags): void {
+  const command = program
+    .command('run')
+    .description('supervise one command and show its CPU and memory live, then a summary')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .addOption(
+      new Option('--driver <driver>', 'how to run it').choices(['exec', 'docker', 'mock']).default('exec'),
+    )
+    .addOption(
+      new Option('--interval <duration>', 'sampling interval').argParser(durationArg).default(1000, '1s'),
+    )
+    .addOption(
+      new Option('--kill-timeout <duration>', 'grace period after SIGTERM on Ctrl-C')
+        .argParser(durationArg)
+        .default(5000, '5s'),
+    )
+    .addOption(outputOption())
+    .option('--docker-socket <path>', 'Docker Engine socket (docker driver)', '/var/run/docker.sock')
+    .passThroughOptions();
+  for (const option of inspectOptions()) command.addOption(option);
+  command
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ taskpulse run -- node build.js
+  $ taskpulse run --interval 500ms -- python3 train.py --epochs 3
+  $ taskpulse run --output json -- ./bench.sh | jq 'select(.type == "stats") .cpu_percent'
+  $ taskpulse run --driver docker -- alpine:3 sleep 5
+
+Exits with the command's exit code (128 + n when signal n ended it; 127 when it could not start).`,
+    )
+    .action(async (argv: string[], flags: RunFlags) => {
+      const [first] = argv;
+      if (first === undefined) throw new CliError('run: no command given', EXIT.usage);
+      const input: JobInput = {
+        name: 'run',
+        type: 'batch',
+        groups: [
+          {
+            name: 'run',
+            // One run, no restarts: the command's own exit code is the answer.
+            restart: { attempts: 0, mode: 'fail' },
+            tasks: [
+              {
+                name: taskName(first),
+                driver: flags.driver,
+                config: configFor(flags.driver, argv),
+                stats_interval: flags.interval,
+                kill_timeout: flags.killTimeout,
+              } as JobInput['groups'][number]['tasks'][number],
+            ],
+          },
+        ],
+      };
+      const job = parseJob(input, 'run');
+      const { logger } = globals();
+      const summary = await supervise({
+        logger,
+        output: flags.output,
+        onSignal: 'kill',
+        refreshMs: flags.interval,
+        ...inspectSettings(flags),
+        agent: {
+          jobs: [job],
+          ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
+        },
+      });
+      const task = summary.tasks[0];
+      if (!task) throw new CliError('run: the task did not start', EXIT.cannotStart);
+      process.exitCode = exitCodeOf(task.exitCode, task.signal, task.failed);
+    });
+}
+
+export function exitCodeOf(exitCode: number | null, signal: string | null, failed: boolean): number {
+  if (exitCode !== null) return exitCode;
+  if (signal !== null) {
+    const number = (constants.signals as Record<string, number | undefined>)[signal];
+    return 128 + (number ?? 0);
+  }
+  return failed ? EXIT.cannotStart : EXIT.ok;
+}

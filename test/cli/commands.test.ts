@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MACHINES, toDefinitionJson, toMermaid } from '../../src/machines-render.ts';
+import { jsonLines, ROOT, runCli, writeJob } from './cli.ts';
+
+describe('taskpulse validate, machines, help', () => {
+  it('validate: ok for the demo job, exit 2 with every problem of every file otherwise', async () => {
+    const ok = await runCli(['validate', join(ROOT, 'examples/demo.job.yaml')]);
+    expect(ok).toMatchObject({ code: 0 });
+    expect(ok.stdout).toContain('ok (job "demo", batch, 2 group(s), 4 task(s))');
+
+    const bad = writeJob(
+      'bad.json',
+      JSON.stringify({ name: 'x', groups: [{ name: 'g', tasks: [] }], extra: 1 }),
+    );
+    const result = await runCli(['validate', bad, '/nonexistent.yaml']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${bad}: 2 problem(s)`);
+    expect(result.stderr).toContain('groups[0].tasks: a group needs at least one task (got [])');
+    expect(result.stderr).toContain('extra: unknown key (got 1)');
+    expect(result.stderr).toContain(
+      '/nonexistent.yaml: 1 problem(s)\n  (file): cannot read the file (ENOENT)',
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('machines: prints the same Mermaid and JSON the docs hold', async () => {
+    const mermaid = await runCli(['machines', 'task-runner']);
+    expect(mermaid.code).toBe(0);
+    expect(mermaid.stdout).toContain(toMermaid(MACHINES[0]!.machine));
+    const json = await runCli(['machines', 'stats-hook', '--format', 'json']);
+    expect(JSON.parse(json.stdout)).toEqual(JSON.parse(toDefinitionJson(MACHINES[1]!.machine)));
+    expect(readFileSync(join(ROOT, 'docs/machines/stats-hook.json'), 'utf8')).toBe(
+      toDefinitionJson(MACHINES[1]!.machine),
+    );
+    expect((await runCli(['machines', 'nope'])).code).toBe(2);
+  });
+
+  it('--help shows examples, --version the version, a usage error exits 2', async () => {
+    const help = await runCli(['agent', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Examples:');
+    expect(help.stdout).toContain('--on-signal <mode>');
+    const version = await runCli(['--version']);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    expect((await runCli(['agent', '--on-signal', 'explode', 'x.yaml'])).code).toBe(2);
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('--record-inspection writes the actor system as Stately inspection events (JSONL)', async () => {
+    const job = writeJob(
+      'insp.yaml',
+      'name: insp\ntype: batch\ngroups: [{ name: g, tasks: [{ name: t, driver: mock, stats_interval: 50, config: { runForMs: 200 } }] }]\n',
+    );
+    const file = job.replace(/insp\.yaml$/, 'events.jsonl');
+    const result = await runCli(['agent', '--no-http', '--output', 'none', '--record-inspection', file, job]);
+    expect(result.code).toBe(0);
+    const events = jsonLines(readFileSync(file, 'utf8'));
+    const actors = events
+      .filter((event) => event.type === '@xstate.actor')
+      .map((event) => String(event.name));
+    expect(actors.some((name) => /^task-runner:[0-9a-f-]{36}\/t$/.test(name))).toBe(true);
+    // The stats hook joins its runner's system: one tree in the inspector.
+    const hook = events.find(
+      (event) => event.type === '@xstate.actor' && String(event.name).startsWith('stats-hook:'),
+    );
+    const runner = events.find(
+      (event) => event.type === '@xstate.actor' && String(event.name).startsWith('task-runner:'),
+    );
+    expect(hook?.parentId).toBe(runner?.sessionId);
+    expect(events.some((event) => event.type === '@xstate.snapshot')).toBe(true);
+    expect(events.every((event) => typeof event.sessionId === 'string' && event._version)).toBe(true);
+  });
+});

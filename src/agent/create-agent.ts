@@ -14,7 +14,7 @@ import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
 import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.ts';
 import { resolveDrivers } from './drivers.ts';
-import { createHttpApi, type HttpApi } from './http-api.ts';
+import { createHttpApi, type HttpApi, type HttpLimits } from './http-api.ts';
 import type { Job, JobGroup, JobTask } from './job-schema.ts';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.ts';
 import { trackUsage, type UsageSummary } from './usage-summary.ts';
@@ -31,7 +31,7 @@ export interface CreateAgentOptions {
   /** Default: a new bus. */
   bus?: TaskBus;
   /** Serve the HTTP API (default port 4646 on 127.0.0.1; port 0 picks a free one). Off when omitted. */
-  http?: { port?: number; host?: string };
+  http?: { port?: number; host?: string; token?: string; limits?: Partial<HttpLimits> };
   /** Prometheus metric name prefix. Default `taskpulse_task`. */
   metricsPrefix?: string;
   /** Keep running (and serving the API) after every task is dead, until `stop()`. */
@@ -226,8 +226,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
       return url;
     },
     async start() {
-      // One actor system for the whole agent: the inspector shows agent → runners → stats hooks.
-      root = createSupervisorRoot({ id: 'agent', ...(options.inspect ? { inspect: options.inspect } : {}) });
+      // Inspected, the whole agent is one actor system: the inspector shows agent → runners → stats
+      // hooks. Otherwise runners share small systems (see src/runtime/actor-system.ts).
+      root = options.inspect ? createSupervisorRoot({ id: 'agent', inspect: options.inspect }) : undefined;
       const needed = plans.flatMap((plan) => plan.driverNames);
       const drivers = await resolveDrivers(needed, options.drivers ?? {}, {
         logger,
@@ -260,7 +261,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
             ...(config.stats_interval === undefined ? {} : { statsIntervalMs: config.stats_interval }),
             ...(config.kill_timeout === undefined ? {} : { killTimeoutMs: config.kill_timeout }),
             ...(config.kill_signal === undefined ? {} : { killSignal: config.kill_signal }),
-            parent: root,
+            ...(root ? { parent: root } : {}),
           });
           const task: AgentTask = { name: config.name, spec, config, runner, output: undefined };
           runner.done.then(

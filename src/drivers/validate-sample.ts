@@ -34,50 +34,56 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function checkNumber(value: unknown, path: string): SampleProblem | undefined {
-  if (value === undefined) return { cause: 'missing-field', path, value };
-  if (typeof value !== 'number') return { cause: 'wrong-type', path, value };
-  if (!Number.isFinite(value)) return { cause: 'not-finite', path, value };
-  if (value < 0) return { cause: 'negative', path, value };
-  return undefined;
+/** Why a number field is unfit, or undefined. */
+function numberProblem(value: unknown): SampleProblemCause | undefined {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return 'not-finite';
+    return value < 0 ? 'negative' : undefined;
+  }
+  return value === undefined ? 'missing-field' : 'wrong-type';
 }
 
+// Paths are built only once a problem is found: a valid sample allocates nothing here.
 function checkSection(
   section: unknown,
   fields: readonly (readonly [string, string, string])[],
   names: ReadonlySet<string>,
-  path: string,
+  path: () => string,
 ): SampleProblem | undefined {
   if (section === undefined) return undefined;
-  if (!isObject(section)) return { cause: 'wrong-type', path, value: section };
+  if (!isObject(section)) return { cause: 'wrong-type', path: path(), value: section };
   for (const [field] of fields) {
-    const problem = checkNumber(section[field], `${path}.${field}`);
-    if (problem) return problem;
+    const value = section[field];
+    const cause = numberProblem(value);
+    if (cause) return { cause, path: `${path()}.${field}`, value };
   }
   const measured = section.measured;
   if (!Array.isArray(measured)) {
     return {
       cause: measured === undefined ? 'missing-field' : 'wrong-type',
-      path: `${path}.measured`,
+      path: `${path()}.measured`,
       value: measured,
     };
   }
   for (const name of measured) {
     if (typeof name !== 'string' || !names.has(name)) {
-      return { cause: 'unknown-measured', path: `${path}.measured`, value: name };
+      return { cause: 'unknown-measured', path: `${path()}.measured`, value: name };
     }
   }
   return undefined;
 }
 
-function checkUsage(usage: unknown, path: string): SampleProblem | undefined {
-  if (!isObject(usage))
-    return { cause: usage === undefined ? 'missing-field' : 'wrong-type', path, value: usage };
+function checkUsage(usage: unknown, path: () => string): SampleProblem | undefined {
+  if (!isObject(usage)) {
+    return { cause: usage === undefined ? 'missing-field' : 'wrong-type', path: path(), value: usage };
+  }
   return (
-    checkSection(usage.memory, MEMORY_FIELDS, memoryNames, `${path}.memory`) ??
-    checkSection(usage.cpu, CPU_FIELDS, cpuNames, `${path}.cpu`)
+    checkSection(usage.memory, MEMORY_FIELDS, memoryNames, () => `${path()}.memory`) ??
+    checkSection(usage.cpu, CPU_FIELDS, cpuNames, () => `${path()}.cpu`)
   );
 }
+
+const resourceUsagePath = () => 'resourceUsage';
 
 /**
  * Returns the first problem with `sample`, or undefined when it may be published. `previousTimestamp`
@@ -85,19 +91,19 @@ function checkUsage(usage: unknown, path: string): SampleProblem | undefined {
  */
 export function findSampleProblem(sample: unknown, previousTimestamp?: number): SampleProblem | undefined {
   if (!isObject(sample)) return { cause: 'not-an-object', path: '', value: sample };
-  const timestampProblem = checkNumber(sample.timestamp, 'timestamp');
-  if (timestampProblem) return timestampProblem;
-  const timestamp = sample.timestamp as number;
-  if (previousTimestamp !== undefined && timestamp < previousTimestamp) {
+  const timestamp = sample.timestamp;
+  const timestampCause = numberProblem(timestamp);
+  if (timestampCause) return { cause: timestampCause, path: 'timestamp', value: timestamp };
+  if (previousTimestamp !== undefined && (timestamp as number) < previousTimestamp) {
     return { cause: 'timestamp-backwards', path: 'timestamp', value: timestamp };
   }
-  const usageProblem = checkUsage(sample.resourceUsage, 'resourceUsage');
+  const usageProblem = checkUsage(sample.resourceUsage, resourceUsagePath);
   if (usageProblem) return usageProblem;
   const pids = sample.pids;
   if (pids === undefined) return undefined;
   if (!isObject(pids)) return { cause: 'wrong-type', path: 'pids', value: pids };
   for (const pid in pids) {
-    const problem = checkUsage(pids[pid], `pids.${pid}`);
+    const problem = checkUsage(pids[pid], () => `pids.${pid}`);
     if (problem) return problem;
   }
   return undefined;

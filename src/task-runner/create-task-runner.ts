@@ -10,7 +10,7 @@ import {
 } from '../../machines/task-runner.machine.ts';
 import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.ts';
 import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.ts';
-import { createSupervisorRoot, defaultSupervisorRoot, type InspectOption } from '../runtime/actor-system.ts';
+import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.ts';
 import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
 import type { AnyTaskHook, TaskHookContext } from './hooks.ts';
@@ -183,6 +183,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     log: ({ level, msg, error }) => logger[level](error === undefined ? {} : { error }, msg),
   };
 
+  const shared = options.parent || options.inspect ? undefined : acquireSharedRoot();
   const actor = createActor(providedMachine, {
     id: `task-runner:${task.id}`,
     input: {
@@ -191,9 +192,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       restartPolicy: options.restartPolicy,
       killTimeoutMs: options.killTimeoutMs,
     },
-    parent:
-      options.parent ??
-      (options.inspect ? createSupervisorRoot({ inspect: options.inspect }) : defaultSupervisorRoot()),
+    parent: options.parent ?? shared?.root ?? createSupervisorRoot({ inspect: options.inspect }),
   });
   hookContext = { task, driver, logger, runner: actor, updater };
   effectsByRunner.set(actor, effects);
@@ -220,10 +219,12 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       error: reject,
     });
   });
-  const done = finished.then(async (output) => {
-    await stats.settled();
-    return output;
-  });
+  const done = finished
+    .then(async (output) => {
+      await stats.settled();
+      return output;
+    })
+    .finally(() => shared?.release());
   done.catch(() => {});
   actor.start();
 

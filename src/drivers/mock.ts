@@ -41,6 +41,8 @@ export interface MockTaskScript {
   /** The first `startFailures` starts fail with `startError` (default: every start, when set). */
   startError?: MockError;
   startFailures?: number;
+  /** Starting takes this long (an image pull, a slow exec). */
+  startDelayMs?: number;
   /** Ignore the stop signal, so `stopTask` has to kill after its timeout. */
   ignoreStopSignal?: boolean;
   stats?: MockStatsStep[];
@@ -219,6 +221,7 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
       };
       const starts = (startsById.get(spec.id) ?? 0) + 1;
       startsById.set(spec.id, starts);
+      if (script.startDelayMs) await new Promise((resolve) => setTimeout(resolve, script.startDelayMs));
       if (script.startError && starts <= (script.startFailures ?? Number.POSITIVE_INFINITY)) {
         throw toMockError(script.startError);
       }

@@ -159,19 +159,35 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     }
   };
 
+  // A kill while the driver is still starting the task must not race it: stop and destroy wait for
+  // the start to settle, or a process started a moment later would be left behind.
+  let starting: Promise<void> | undefined;
+  const settledStart = () =>
+    starting?.then(
+      () => {},
+      () => {},
+    );
+
   const effects: RunnerEffects = {
-    async startTask() {
-      for (const hook of hooks) await hook.prestart?.(hookContext);
-      await driver.startTask(task);
+    startTask() {
+      starting = (async () => {
+        for (const hook of hooks) await hook.prestart?.(hookContext);
+        await driver.startTask(task);
+      })();
+      return starting;
     },
     waitTask: async (signal) => toTaskExit(await driver.waitTask(task.id, signal)),
     async stopTask(timeoutMs, signal) {
+      await settledStart();
       await driver.stopTask(task.id, { timeoutMs, signal: options.killSignal ?? 'SIGTERM' });
       // The runner may have moved on (shutdown while killing): then no further driver call.
       if (signal.aborted) throw signal.reason;
       return toTaskExit(await driver.waitTask(task.id, signal));
     },
-    destroyTask: () => driver.destroyTask(task.id, { force: true }),
+    async destroyTask() {
+      await settledStart();
+      await driver.destroyTask(task.id, { force: true });
+    },
     runHooks,
     taskEvent(params) {
       const event: TaskEvent = { ...params, time: Date.now() };

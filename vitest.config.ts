@@ -1,10 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects. `unit` runs on fake time and in parallel. `processes` starts real child processes
+ * (exec driver, the CLI, the agent end to end) and measures their CPU, so its files run one at a time:
+ * a busy-loop child must get a core of its own to read "near 100 %".
+ */
+const realProcesses = ['test/exec/**/*.test.ts', 'test/cli/**/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     restoreMocks: true,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: realProcesses } },
+      { extends: true, test: { name: 'processes', include: realProcesses, fileParallelism: false } },
+    ],
   },
 });

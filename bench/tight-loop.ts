@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createMockDriver, type MockDriver } from '../src/drivers/mock.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
 import { createStatsHook, type StatsHook } from '../src/stats-hook/create-stats-hook.ts';
+import { mulberry32 } from '../src/testing/fault-injection.ts';
 import { type BenchOptions, type BenchResult, fmt, type Row } from './report.ts';
 import { useSimClock } from './sim-clock.ts';
 
@@ -86,18 +87,6 @@ async function alwaysFailing(): Promise<number[]> {
   }
 }
 
-/** Deterministic [0, 1) source (mulberry32), so runs are comparable. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** Largest number of `times` (sorted) inside any window [t, t + windowMs). */
 function peakInWindow(times: number[], windowMs: number): number {
   let peak = 0;
@@ -114,7 +103,7 @@ async function herd(count: number, horizonMs: number, jitter: 'none' | 'full') {
   const clock = useSimClock();
   try {
     const driver = createMockDriver({ defaults: { stats: [{ openError: { error: 'other' } }] } });
-    const random = seededRandom(7);
+    const random = mulberry32(7);
     const hooks: StatsHook[] = [];
     for (let i = 0; i < count; i++) {
       await driver.startTask(task(`h${i}`));

@@ -1,21 +1,13 @@
 /** The typed event bus every runner publishes on (mitt). */
 import mittDefault, { type Emitter, type EventType } from 'mitt';
+import type { TaskEventType } from '../../machines/task-runner.machine.ts';
 import type { TaskResourceUsage } from '../drivers/usage.ts';
 
 // mitt's types are CommonJS-style and not callable under ESM resolution; the runtime is fine.
 const mitt = mittDefault as unknown as <E extends Record<EventType, unknown>>() => Emitter<E>;
 
-/** Nomad's task event types. */
-export type TaskEventType =
-  | 'Received'
-  | 'Task Setup'
-  | 'Started'
-  | 'Terminated'
-  | 'Restarting'
-  | 'Not Restarting'
-  | 'Killing'
-  | 'Killed'
-  | 'Driver Failure';
+/** Nomad's task event types (defined with the machine that raises them). */
+export type { TaskEventType };
 
 export interface TaskEvent {
   type: TaskEventType;

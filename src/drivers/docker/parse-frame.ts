@@ -12,12 +12,13 @@
  * Numbers above 2^53 (`hierarchical_memory_limit` of an unlimited container is 9223372036854771712)
  * lose precision in `JSON.parse`; no field read here is ever that large, and limits are not read.
  */
-import type {
-  CpuMeasurement,
-  CpuStats,
-  MemoryMeasurement,
-  MemoryStats,
-  TaskResourceUsage,
+import {
+  type CpuMeasurement,
+  type CpuStats,
+  emptyMemoryStats,
+  type MemoryMeasurement,
+  type MemoryStats,
+  type TaskResourceUsage,
 } from '../usage.ts';
 
 export interface DockerCpuStats {
@@ -158,17 +159,7 @@ export function cgroupVersionOf(stats: Record<string, number> | undefined): 'v1'
 export function parseMemory(frame: DockerStatsFrame): MemoryStats | undefined {
   const source = frame.memory_stats;
   if (!source) return undefined;
-  const memory: MemoryStats = {
-    rss: 0,
-    cache: 0,
-    swap: 0,
-    mappedFile: 0,
-    usage: 0,
-    maxUsage: 0,
-    kernelUsage: 0,
-    kernelMaxUsage: 0,
-    measured: [],
-  };
+  const memory = emptyMemoryStats();
   const measured = new Set<MemoryMeasurement>();
   const stats = source.stats;
   const version = cgroupVersionOf(stats);

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectCgroupLayout } from '../src/drivers/exec/cgroups.ts';
 import { HeldFile } from '../src/drivers/exec/held-file.ts';
-import { readHostCpu } from '../src/drivers/exec/host-cpu.ts';
+import { hostHasSwap, readHostCpu } from '../src/drivers/exec/host-cpu.ts';
 import { listProcessTree } from '../src/drivers/exec/process-tree.ts';
 import { createTaskSampler } from '../src/drivers/exec/sampler.ts';
 import { spawnTask } from '../src/drivers/exec/spawn-task.ts';
@@ -45,7 +45,12 @@ async function measure(label: string, args: string[], expected: number, useCgrou
   });
   try {
     for (let i = 0; i < 200 && listProcessTree(task.pid).length < expected; i++) await sleep(10);
-    const sampler = createTaskSampler({ rootPid: task.pid, host, ...(cgroup ? { cgroup } : {}) });
+    const sampler = createTaskSampler({
+      rootPid: task.pid,
+      host,
+      hostHasSwap: hostHasSwap(),
+      ...(cgroup ? { cgroup } : {}),
+    });
     timeIt(`${label} (${cgroup ? `cgroup ${cgroup.version}` : '/proc tree'})`, ROUNDS, () => {
       sampler.sample();
     });

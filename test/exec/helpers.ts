@@ -82,7 +82,8 @@ export async function readStats(
 /** A driver with its own log dir, and a cleanup that destroys every task it started. */
 export function testDriver(options: ExecDriverOptions = {}) {
   const logDir = mkdtempSync(join(tmpdir(), 'taskpulse-exec-test-'));
-  const driver = createExecDriver({ logDir, ...options });
+  // Walk process trees often, so a freshly forked child is seen within a few short intervals.
+  const driver = createExecDriver({ logDir, treeRescanMs: 300, ...options });
   const started: string[] = [];
   const start: ExecDriver['startTask'] = async (spec) => {
     const handle = await driver.startTask(spec);

@@ -4,10 +4,13 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { createTaskRunner } from '../../src/task-runner/create-task-runner.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { node, spec, testDriver, waitFor } from './helpers.ts';
 
+const leaks = useLeakCheck();
 let setup: ReturnType<typeof testDriver> | undefined;
+// Registered after the leak check, so the driver is cleaned up before the check looks.
 afterEach(() => setup?.cleanup());
 
 it('start → samples flow to latestResourceUsage() → exit → stats hook terminal, no warn or error logs', async () => {
@@ -22,6 +25,7 @@ it('start → samples flow to latestResourceUsage() → exit → stats hook term
     statsIntervalMs: 100,
     jobType: 'batch',
   });
+  leaks.track(runner.actor);
   runner.start();
   const live = await waitFor('a sample with CPU from the real process', () => {
     const latest = runner.latestResourceUsage();

@@ -27,3 +27,17 @@ export function readHostCpu(): HostCpu {
   if (totalMhz <= 0) totalMhz = list.reduce((sum, cpu) => sum + cpu.speed, 0);
   return { totalMhz, cores: list.length };
 }
+
+/**
+ * Whether the host has any swap (`SwapTotal` in /proc/meminfo). Without swap, no process can have
+ * swapped memory: its swap is a measured 0, and /proc/<pid>/status (the costliest file per sample,
+ * read only for `VmSwap`) need not be read.
+ */
+export function hostHasSwap(meminfo = '/proc/meminfo'): boolean {
+  try {
+    const match = /^SwapTotal:\s*(\d+)/m.exec(readFileSync(meminfo, 'latin1'));
+    return match === null || Number(match[1]) > 0;
+  } catch {
+    return true; // unknown: read it per process
+  }
+}

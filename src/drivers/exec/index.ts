@@ -19,7 +19,7 @@ import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '
 import { RecoverableError, TaskNotFoundError } from '../errors.ts';
 import type { TaskResourceUsage } from '../usage.ts';
 import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.ts';
-import { type HostCpu, readHostCpu } from './host-cpu.ts';
+import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.ts';
 import { listProcessTree, liveGroupMembers } from './process-tree.ts';
 import { createTaskSampler, type TaskSampler } from './sampler.ts';
 import { spawnTask } from './spawn-task.ts';
@@ -38,6 +38,8 @@ export interface ExecDriverOptions {
   inheritEnv?: boolean;
   /** How long destroy waits for a killed task's processes and cgroup to go. Default 2000 ms. */
   reapTimeoutMs?: number;
+  /** Without cgroups: how often a task's process tree is walked for new processes. Default 5000 ms. */
+  treeRescanMs?: number;
   /** For tests: the layout to assume instead of detecting it. */
   cgroupSupport?: CgroupSupport;
 }
@@ -102,6 +104,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   const cgroupParent = options.cgroupParent ?? 'taskpulse';
   const reapTimeoutMs = options.reapTimeoutMs ?? 2000;
   const host: HostCpu = readHostCpu();
+  const swapOnHost = hostHasSwap();
   const tasks = new Map<string, ExecTask>();
 
   let support: CgroupSupport =
@@ -160,6 +163,8 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       rootPid: task.pid,
       host,
       ...(cgroup ? { cgroup } : {}),
+      ...(options.treeRescanMs === undefined ? {} : { treeRescanMs: options.treeRescanMs }),
+      hostHasSwap: swapOnHost,
     });
     try {
       while (!stop.aborted) {

@@ -38,6 +38,13 @@ export interface TaskSamplerOptions {
   monotonic?: () => number;
   /** Default: from the aux vector. */
   pageSize?: number;
+  /**
+   * Without a cgroup, how often the process tree is walked again to find new processes (Nomad's
+   * executor rescans every 5 s); in between, the processes already known are read. Default 5000 ms.
+   */
+  treeRescanMs?: number;
+  /** False when the host has no swap at all: each process's swap is then a measured 0. */
+  hostHasSwap?: boolean;
 }
 
 export interface TaskSampler {
@@ -122,7 +129,12 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
   const tracked = new Map<number, Tracked>();
   const cgroupTrackers = newTrackers();
   // Swap per process needs /proc/<pid>/status (twice the cost); a cgroup reports the task's swap.
-  const readerOptions = { procRoot, pageSize: options.pageSize ?? readPageSize(), readSwap: !cgroup };
+  const noSwapOnHost = !cgroup && options.hostHasSwap === false;
+  const readerOptions = {
+    procRoot,
+    pageSize: options.pageSize ?? readPageSize(),
+    readSwap: !cgroup && !noSwapOnHost,
+  };
 
   const drop = (pid: number) => {
     tracked.get(pid)?.reader.close();
@@ -147,6 +159,9 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     return undefined;
   };
 
+  const treeRescanMs = options.treeRescanMs ?? 5000;
+  let lastWalkAt = Number.NEGATIVE_INFINITY;
+
   /** False until the wrapper has moved the root process in: until then the cgroup's figures are empty. */
   let cgroupPopulated = false;
 
@@ -161,7 +176,14 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
         const result = readPid(pid);
         if (result) read.set(pid, result);
       }
+    } else if (monotonic() - lastWalkAt < treeRescanMs) {
+      // Between walks: the processes found last time (the walk is ~85 % of a sample's cost).
+      for (const pid of [...tracked.keys()]) {
+        const result = readPid(pid);
+        if (result) read.set(pid, result);
+      }
     } else {
+      lastWalkAt = monotonic();
       // Breadth-first from the root through held `children` fds: no directory scan per sample.
       const queue = [rootPid];
       const seen = new Set(queue);
@@ -195,8 +217,8 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
         const memory = emptyMemoryStats();
         memory.rss = figures.rssBytes;
         memory.measured.push('RSS');
-        if (figures.swapBytes !== undefined) {
-          memory.swap = figures.swapBytes;
+        if (figures.swapBytes !== undefined || noSwapOnHost) {
+          memory.swap = figures.swapBytes ?? 0;
           memory.measured.push('Swap');
         }
         perPid[pid] = {

@@ -25,7 +25,15 @@ export {
   type TaskSummary,
 } from './agent/create-agent.ts';
 export { parseDuration } from './agent/duration.ts';
-export { createHttpApi, DEFAULT_HTTP_PORT, type HttpApi, type HttpApiOptions } from './agent/http-api.ts';
+export {
+  checkHttpBinding,
+  createHttpApi,
+  DEFAULT_HTTP_LIMITS,
+  DEFAULT_HTTP_PORT,
+  type HttpApi,
+  type HttpApiOptions,
+  HttpConfigError,
+} from './agent/http-api.ts';
 export { type Job, type JobGroup, type JobInput, type JobTask, jobSchema } from './agent/job-schema.ts';
 export {
   formatProblem,

@@ -235,9 +235,15 @@ export function createAgent(options: CreateAgentOptions): Agent {
         ...(options.execLogDir ? { execLogDir: options.execLogDir } : {}),
         ...(options.dockerSocketPath ? { dockerSocketPath: options.dockerSocketPath } : {}),
       });
+      // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it.
+      if (stopping) return;
       if (options.http) {
         http = createHttpApi({ agent, metrics, logger, ...options.http });
         url = await http.listen();
+        if (stopping) {
+          await http.close(); // `finish` closed it before it listened
+          return;
+        }
         logger.info({ url }, 'HTTP API listening');
       }
       for (const { alloc, tasks } of plans) {

@@ -9,21 +9,44 @@ import { parseDuration } from './duration.ts';
 
 const name = z
   .string()
+  .max(128, 'must be at most 128 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-", starting alphanumeric');
 
+/** Strings handed to the OS (argv, env, paths) cannot hold NUL: `spawn` would throw at start time. */
+const osString = z.string().refine((value) => !value.includes('\0'), 'must not contain a NUL byte');
+
+/**
+ * The longest duration a Node timer honours (2^31 - 1 ms, about 24.8 days): a longer one fires at
+ * once (TimeoutOverflowWarning), which would turn a "huge" interval into a busy loop.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+const DURATION_MESSAGE = 'expected a duration: milliseconds or a string like "500ms", "5s", "1m30s"';
+
+/** A duration in ms at least `minMs`: a number, or a string with units. */
+const duration = (minMs: number) =>
+  z.union([z.number(), z.string()], { error: DURATION_MESSAGE }).transform((value, ctx) => {
+    const ms = typeof value === 'number' ? value : parseDuration(value);
+    const problem =
+      ms === undefined || !Number.isFinite(ms)
+        ? DURATION_MESSAGE
+        : ms < minMs
+          ? `must be at least ${minMs}ms`
+          : ms > MAX_DURATION_MS
+            ? `must be at most ${MAX_DURATION_MS}ms (about 24.8 days)`
+            : undefined;
+    if (problem !== undefined || ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: problem ?? DURATION_MESSAGE, input: value });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 /** A duration in ms: a non-negative number, or a string with units. */
-export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = typeof value === 'number' ? value : parseDuration(value);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'expected a duration: milliseconds or a string like "500ms", "5s", "1m30s"',
-      input: value,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const durationSchema = duration(0);
+
+/** Sampling faster than this would make the agent a busy loop (0 ms would spin). */
+export const MIN_STATS_INTERVAL_MS = 10;
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 
@@ -42,9 +65,9 @@ const resourcesSchema = z.strictObject({
 });
 
 const execConfig = z.strictObject({
-  command: z.string().min(1),
-  args: z.array(z.string()).optional(),
-  cwd: z.string().min(1).optional(),
+  command: osString.min(1),
+  args: z.array(osString).optional(),
+  cwd: osString.min(1).optional(),
 });
 
 const dockerConfig = z.strictObject({
@@ -69,7 +92,7 @@ const mockStatsStep = z.union([
 
 /** The mock driver's script (see `MockTaskScript`); durations in ms. */
 const mockConfig = z.strictObject({
-  runForMs: z.number().nonnegative().optional(),
+  runForMs: z.number().nonnegative().max(MAX_DURATION_MS).optional(),
   exitCode: z.number().int().min(0).max(255).optional(),
   oomKilled: z.boolean().optional(),
   startError: mockError.optional(),
@@ -82,9 +105,14 @@ const mockConfig = z.strictObject({
 
 const taskCommon = {
   name,
-  env: z.record(z.string(), z.string()).optional(),
+  env: z
+    .record(
+      osString.min(1).refine((key) => !key.includes('='), 'must not contain "="'),
+      osString,
+    )
+    .optional(),
   resources: resourcesSchema.optional(),
-  stats_interval: durationSchema.optional(),
+  stats_interval: duration(MIN_STATS_INTERVAL_MS).optional(),
   kill_timeout: durationSchema.optional(),
   kill_signal: z.enum(SIGNALS).optional(),
 };

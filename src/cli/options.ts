@@ -1,18 +1,37 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../agent/duration.ts';
+import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from '../agent/job-schema.ts';
 import { DEFAULT_INSPECT_PORT } from './inspection.ts';
 
+/** Commander prints these as `option '--x <v>' argument 'value' is invalid. <message>`. */
 export function durationArg(value: string): number {
   const ms = /^\d+$/.test(value) ? Number(value) : parseDuration(value);
   if (ms === undefined) throw new InvalidArgumentError('expected a duration like 500ms, 5s or 1m');
+  if (ms > MAX_DURATION_MS) throw new InvalidArgumentError(`at most ${MAX_DURATION_MS}ms (about 24.8 days)`);
+  return ms;
+}
+
+/** A sampling interval: a duration, not so short that the agent would spin. */
+export function intervalArg(value: string): number {
+  const ms = durationArg(value);
+  if (ms < MIN_STATS_INTERVAL_MS) throw new InvalidArgumentError(`at least ${MIN_STATS_INTERVAL_MS}ms`);
   return ms;
 }
 
 export function portArg(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidArgumentError('expected a port');
+  // Digits only: `Number` would take '', ' 80', '0x50' and '1e3'.
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65_535)) throw new InvalidArgumentError('expected a port (0 to 65535)');
   return port;
+}
+
+/** Prometheus metric names: `[a-zA-Z_:][a-zA-Z0-9_:]*` (prom-client would throw at start otherwise). */
+export function metricsPrefixArg(value: string): string {
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(value)) {
+    throw new InvalidArgumentError('expected letters, digits, "_" or ":", not starting with a digit');
+  }
+  return value;
 }
 
 export const outputOption = () =>

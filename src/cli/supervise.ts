@@ -3,15 +3,19 @@
  * (first signal: graceful stop; second: exit at once), and the summary at the end.
  */
 import {
+  type Agent,
   type AgentSummary,
   type CreateAgentOptions,
   createAgent,
   type StopMode,
 } from '../agent/create-agent.ts';
+import { createBuiltInDriver } from '../agent/drivers.ts';
+import type { ExecDriver } from '../drivers/exec/index.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { CliError } from './errors.ts';
 import { startInspection } from './inspection.ts';
 import { resolveOutputMode, startLiveView } from './live-view.ts';
+import { handleStopSignals, type SignalSource } from './signals.ts';
 
 export interface SuperviseOptions {
   agent: Omit<CreateAgentOptions, 'logger' | 'inspect'>;
@@ -21,10 +25,47 @@ export interface SuperviseOptions {
   inspectPort?: number;
   recordFile?: string;
   refreshMs?: number;
+  /** For tests: where signals come from, and how the process exits (defaults: `process`). */
+  signals?: SignalSource;
+  exit?: (code: number) => void;
+}
+
+/**
+ * The exec driver, created here rather than inside the agent when a job needs it: a forced exit
+ * must find the tasks' process groups synchronously, and only the driver knows their pids.
+ */
+async function execDriverFor(options: SuperviseOptions): Promise<ExecDriver | undefined> {
+  const given = options.agent.drivers?.exec;
+  if (given) return 'describeTask' in given ? (given as ExecDriver) : undefined;
+  const needed = options.agent.jobs.some((job) =>
+    job.groups.some((group) => group.tasks.some((task) => task.driver === 'exec')),
+  );
+  if (!needed) return undefined;
+  return (await createBuiltInDriver('exec', {
+    logger: options.logger,
+    ...(options.agent.execLogDir ? { execLogDir: options.agent.execLogDir } : {}),
+  })) as ExecDriver;
+}
+
+/** SIGKILLs the process group of every exec task still known to the driver. Synchronous. */
+function killExecTasks(agent: Agent, exec: ExecDriver | undefined): void {
+  if (!exec) return;
+  for (const alloc of agent.allocations) {
+    for (const task of alloc.tasks.values()) {
+      const pid = task.config.driver === 'exec' ? exec.describeTask(task.spec.id)?.pid : undefined;
+      if (pid === undefined) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
 }
 
 export async function supervise(options: SuperviseOptions): Promise<AgentSummary> {
   const { logger } = options;
+  const exec = await execDriverFor(options);
   const inspection = await startInspection({
     logger,
     ...(options.inspectPort === undefined ? {} : { inspectPort: options.inspectPort }),
@@ -33,22 +74,17 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
   if (inspection.url) process.stderr.write(`Stately inspector: ${inspection.url}\n`);
   const agent = createAgent({
     ...options.agent,
+    ...(exec ? { drivers: { ...options.agent.drivers, exec } } : {}),
     logger,
     ...(inspection.observer ? { inspect: inspection.observer } : {}),
   });
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting without waiting for the tasks');
-      process.exit(130);
-    }
-    logger.info({ signal, mode: options.onSignal }, 'signal received, stopping');
-    void agent.stop({ mode: options.onSignal });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const removeSignalHandlers = handleStopSignals(agent, {
+    mode: options.onSignal,
+    logger,
+    ...(options.signals ? { source: options.signals } : {}),
+    ...(options.exit ? { exit: options.exit } : {}),
+    forceKill: () => killExecTasks(agent, exec),
+  });
 
   try {
     // The view listens before the tasks start, so it sees their first events.
@@ -69,8 +105,7 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
     view.finish(summary);
     return summary;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeSignalHandlers();
     await inspection.close();
   }
 }

@@ -1,13 +1,29 @@
 /** The agent's lifecycle with the mock driver, under fake time. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createAgent } from '../../src/agent/create-agent.ts';
+import { type Agent, createAgent as createAgentUntracked } from '../../src/agent/create-agent.ts';
 import { parseJob } from '../../src/agent/load-job.ts';
 import { createMockDriver } from '../../src/drivers/mock.ts';
 import { createBus } from '../../src/runtime/bus.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
 afterEach(() => {
   vi.useRealTimers();
+});
+const leaks = useLeakCheck();
+/** Every agent a test makes: when the test ends, each of its runners must be stopped. */
+const agents: Agent[] = [];
+const createAgent: typeof createAgentUntracked = (options) => {
+  const agent = createAgentUntracked(options);
+  agents.push(agent);
+  return agent;
+};
+// Registered after the leak check, so it runs first and hands over the runners.
+afterEach(() => {
+  for (const agent of agents.splice(0)) {
+    for (const alloc of agent.allocations)
+      for (const task of alloc.tasks.values()) leaks.track(task.runner.actor);
+  }
 });
 
 const settled = async <T>(promise: Promise<T>) => {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Agent, createAgent } from '../../src/agent/create-agent.ts';
 import { parseJob } from '../../src/agent/load-job.ts';
 import { waitFor } from '../cli/cli.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 
 const job = parseJob({
   name: 'api',
@@ -25,9 +26,13 @@ const job = parseJob({
   ],
 });
 
+const leaks = useLeakCheck();
 let agent: Agent | undefined;
+// Registered after the leak check, so it runs first: the agent is stopped before the check looks.
 afterEach(async () => {
   await agent?.stop({ deadlineMs: 2000 });
+  for (const alloc of agent?.allocations ?? [])
+    for (const task of alloc.tasks.values()) leaks.track(task.runner.actor);
   agent = undefined;
 });
 

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/agent/duration.ts';
 import { formatProblem, JobFileError, loadJobFile, parseJobText } from '../../src/agent/load-job.ts';
 import { writeJob } from '../cli/cli.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
+
+// Nothing a scenario makes (timers, files, sockets) may outlive it.
+useLeakCheck();
 
 const problemsOf = (text: string, file = 'job.yaml') => {
   try {

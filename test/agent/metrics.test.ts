@@ -2,7 +2,11 @@ import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createMetricsSink, NOMAD_METRICS_PREFIX } from '../../src/agent/metrics.ts';
 import { createBus } from '../../src/runtime/bus.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 import { sampleAt } from '../support/sample.ts';
+
+// Nothing a scenario makes (timers, files, sockets) may outlive it.
+useLeakCheck();
 
 const labels = { job: 'j', task_group: 'g', alloc_id: 'a1', task: 't', namespace: 'default' };
 const ref = { taskId: 'a1/t', name: 't', allocId: 'a1' };

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { createStatsHook, StatsNotImplementedError, type TaskResourceUsage } from '../../src/index.ts';
 import { fakeStats } from '../support/fake-stats.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 import { sampleAt } from '../support/sample.ts';
 
 beforeEach(() => {
@@ -13,6 +14,8 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
+// After the fake-timer set-up: its check runs before the timers are made real again.
+const leaks = useLeakCheck();
 
 function hookWith(stats: ReturnType<typeof fakeStats>, intervalMs = 1000) {
   const updates: TaskResourceUsage[] = [];
@@ -23,6 +26,7 @@ function hookWith(stats: ReturnType<typeof fakeStats>, intervalMs = 1000) {
     updater: { updateStats: (sample) => updates.push(sample) },
   });
   hook.actor.subscribe({ error: (error) => expect.unreachable(String(error)) });
+  leaks.track(hook.actor);
   return { hook, updates };
 }
 

@@ -11,6 +11,7 @@ import {
   type TaskResourceUsage,
 } from '../../src/index.ts';
 import { type FakeStats, fakeStats, manualStream } from '../support/fake-stats.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { sampleAt } from '../support/sample.ts';
 
@@ -27,6 +28,7 @@ function startHook(stats: FakeStats, options: Partial<Parameters<typeof createSt
     ...options,
   });
   hook.actor.subscribe({ error: (error) => expect.unreachable(String(error)) });
+  leaks.track(hook.actor);
   hook.poststart();
   return { hook, updates, logs };
 }
@@ -47,6 +49,8 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
+// After the fake-timer set-up: its check runs before the timers are made real again.
+const leaks = useLeakCheck();
 
 describe('stats hook rules', () => {
   it('rule 1: every taskStats call passes the configured interval (default 1000 ms)', async () => {

@@ -8,6 +8,7 @@ import {
   type TaskBusEvents,
   type TaskRunner,
 } from '../../src/index.ts';
+import { useLeakCheck } from '../support/leak-check.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
 beforeEach(() => {
@@ -16,6 +17,8 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
+// After the fake-timer set-up: its check runs before the timers are made real again.
+const leaks = useLeakCheck();
 
 function runnerFor(script: MockTaskScript, options: Partial<Parameters<typeof createTaskRunner>[0]> = {}) {
   const driver = createMockDriver({ defaults: script });
@@ -30,6 +33,7 @@ function runnerFor(script: MockTaskScript, options: Partial<Parameters<typeof cr
     ...options,
   });
   runner.actor.subscribe({ error: (error) => expect.unreachable(String(error)) });
+  leaks.track(runner.actor);
   return { driver, bus, logs, runner };
 }
 

@@ -1,23 +1,25 @@
 /** `taskpulse agent <job files…>`: runs jobs, serves the HTTP API, ends when every task is dead. */
 import { type Command, Option } from 'commander';
-import { DEFAULT_HTTP_PORT } from '../../agent/http-api.ts';
+import { checkHttpBinding, DEFAULT_HTTP_PORT, HttpConfigError } from '../../agent/http-api.ts';
 import { DEFAULT_METRICS_PREFIX } from '../../agent/metrics.ts';
-import { EXIT } from '../errors.ts';
+import { CliError, EXIT } from '../errors.ts';
 import { loadJobs } from '../jobs.ts';
-import type { GlobalFlags } from '../main.ts';
 import {
   durationArg,
   type InspectFlags,
   inspectOptions,
   inspectSettings,
+  metricsPrefixArg,
   outputOption,
   portArg,
 } from '../options.ts';
+import type { GlobalFlags } from '../program.ts';
 import { supervise } from '../supervise.ts';
 
 interface AgentFlags extends InspectFlags {
   port: number;
   host: string;
+  token?: string;
   http: boolean;
   keepServing?: boolean;
   onSignal: 'kill' | 'detach';
@@ -38,7 +40,8 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
         .argParser(portArg)
         .default(DEFAULT_HTTP_PORT),
     )
-    .option('--host <host>', 'HTTP API address', '127.0.0.1')
+    .option('--host <host>', 'HTTP API address (not loopback: needs a token)', '127.0.0.1')
+    .addOption(new Option('--token <token>', 'bearer token the HTTP API requires').env('TASKPULSE_TOKEN'))
     .option('--no-http', 'do not serve the HTTP API')
     .option('--keep-serving', 'keep running (and serving the API) after every task is dead, until a signal')
     .addOption(
@@ -51,10 +54,13 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
         .argParser(durationArg)
         .default(30_000, '30s'),
     )
-    .option(
-      '--metrics-prefix <prefix>',
-      'Prometheus metric prefix (nomad_client_allocs for Nomad dashboards)',
-      DEFAULT_METRICS_PREFIX,
+    .addOption(
+      new Option(
+        '--metrics-prefix <prefix>',
+        'Prometheus metric prefix (nomad_client_allocs for Nomad dashboards)',
+      )
+        .argParser(metricsPrefixArg)
+        .default(DEFAULT_METRICS_PREFIX),
     )
     .addOption(outputOption())
     .option('--exec-log-dir <dir>', 'where the exec driver writes task stdout/stderr')
@@ -73,6 +79,15 @@ Examples:
 Exit codes: 0 every task ended well (or the agent was stopped), 1 a task failed, 2 invalid job file.`,
     )
     .action(async (files: string[], flags: AgentFlags) => {
+      // Checked before anything is read or started: a usage error, like a bad flag.
+      if (flags.http) {
+        try {
+          checkHttpBinding(flags.host, flags.token);
+        } catch (error) {
+          if (error instanceof HttpConfigError) throw new CliError(error.message, EXIT.usage);
+          throw error;
+        }
+      }
       const jobs = await loadJobs(files);
       const { logger } = globals();
       const summary = await supervise({
@@ -82,7 +97,15 @@ Exit codes: 0 every task ended well (or the agent was stopped), 1 a task failed,
         ...inspectSettings(flags),
         agent: {
           jobs,
-          ...(flags.http ? { http: { port: flags.port, host: flags.host } } : {}),
+          ...(flags.http
+            ? {
+                http: {
+                  port: flags.port,
+                  host: flags.host,
+                  ...(flags.token === undefined ? {} : { token: flags.token }),
+                },
+              }
+            : {}),
           metricsPrefix: flags.metricsPrefix,
           keepServing: flags.keepServing === true,
           onStop: flags.onSignal,

@@ -6,10 +6,17 @@ import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { JobInput } from '../../agent/job-schema.ts';
-import { parseJob } from '../../agent/load-job.ts';
+import { formatProblem, JobFileError, parseJob } from '../../agent/load-job.ts';
 import { CliError, EXIT } from '../errors.ts';
-import type { GlobalFlags } from '../main.ts';
-import { durationArg, type InspectFlags, inspectOptions, inspectSettings, outputOption } from '../options.ts';
+import {
+  durationArg,
+  type InspectFlags,
+  inspectOptions,
+  inspectSettings,
+  intervalArg,
+  outputOption,
+} from '../options.ts';
+import type { GlobalFlags } from '../program.ts';
 import { supervise } from '../supervise.ts';
 
 interface RunFlags extends InspectFlags {
@@ -40,7 +47,7 @@ export function registerRun(program: Command, globals: () => GlobalFlags): void 
       new Option('--driver <driver>', 'how to run it').choices(['exec', 'docker', 'mock']).default('exec'),
     )
     .addOption(
-      new Option('--interval <duration>', 'sampling interval').argParser(durationArg).default(1000, '1s'),
+      new Option('--interval <duration>', 'sampling interval').argParser(intervalArg).default(1000, '1s'),
     )
     .addOption(
       new Option('--kill-timeout <duration>', 'grace period after SIGTERM on Ctrl-C')
@@ -86,7 +93,14 @@ Exits with the command's exit code (128 + n when signal n ended it; 127 when it 
           },
         ],
       };
-      const job = parseJob(input, 'run');
+      let job: ReturnType<typeof parseJob>;
+      try {
+        job = parseJob(input, 'run');
+      } catch (error) {
+        // The command line became a job: its problems are usage errors (an empty command, a NUL byte).
+        if (!(error instanceof JobFileError)) throw error;
+        throw new CliError(`run: ${error.problems.map(formatProblem).join('; ')}`, EXIT.usage);
+      }
       const { logger } = globals();
       const summary = await supervise({
         logger,

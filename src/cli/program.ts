@@ -1,0 +1,81 @@
+/**
+ * The `taskpulse` command line (commander), importable without running: `main.ts` is the entry
+ * point, and tests drive `main(argv)` in-process. Errors meant for the user print one line (or a
+ * list) on stderr, never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import type { Logger } from '../runtime/logger.ts';
+import { registerAgent } from './commands/agent.ts';
+import { registerMachines } from './commands/machines.ts';
+import { registerRun } from './commands/run.ts';
+import { registerValidate } from './commands/validate.ts';
+import { CliError, EXIT } from './errors.ts';
+import { createCliLogger, LOG_LEVELS, type LogFormat } from './logger.ts';
+
+export interface GlobalFlags {
+  logger: Logger;
+}
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function createProgram(): Command {
+  const program = new Command('taskpulse');
+  let logger: Logger | undefined;
+  // `run` is quiet by default (its output is the command's usage); the agent tells what it does.
+  const globals = (defaultLevel: string) => (): GlobalFlags => {
+    const flags = program.opts<{ logLevel?: string; logFormat?: LogFormat }>();
+    logger ??= createCliLogger(flags.logLevel ?? defaultLevel, flags.logFormat);
+    return { logger };
+  };
+  program
+    .description('Supervise tasks (processes, containers) as XState actors and stream their resource usage.')
+    .version(version, '-V, --version')
+    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS))
+    .addOption(
+      new Option('--log-format <format>', 'pretty (only when stderr is a terminal) or json').choices([
+        'pretty',
+        'json',
+      ]),
+    )
+    .enablePositionalOptions()
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ taskpulse agent examples/demo.job.yaml          run jobs with a live table and an HTTP API on :4646
+  $ taskpulse run -- node -e 'for(;;){}'            watch one command's CPU and memory
+  $ taskpulse validate my.job.yaml                  check a job file
+  $ taskpulse machines --format mermaid             print the state machines
+
+Docs: docs/getting-started.md`,
+    );
+  registerAgent(program, globals('info'));
+  registerRun(program, globals('warn'));
+  registerValidate(program);
+  registerMachines(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = createProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are "errors" to commander; usage mistakes were already printed.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`taskpulse: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`taskpulse: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return 70; // EX_SOFTWARE
+  }
+}

@@ -5,7 +5,11 @@ import { defineConfig } from 'vitest/config';
  * (exec driver, the CLI, the agent end to end) and measures their CPU, so its files run one at a time:
  * a busy-loop child must get a core of its own to read "near 100 %".
  */
-const realProcesses = ['test/exec/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/reliability/signals-cli.test.ts'];
+const realProcesses = [
+  'test/exec/**/*.test.ts',
+  'test/cli/**/*.test.ts',
+  'test/reliability/signals-cli.test.ts',
+];
 
 export default defineConfig({
   test: {

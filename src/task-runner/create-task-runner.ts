@@ -81,7 +81,7 @@ type LogParams = { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; erro
 
 /** What one runner's effects need; the shared machine finds it by the runner's actor. */
 interface RunnerEffects {
-  startTask(): Promise<void>;
+  startTask(signal: AbortSignal): Promise<void>;
   waitTask(signal: AbortSignal): Promise<TaskExit>;
   stopTask(timeoutMs: number, signal: AbortSignal): Promise<TaskExit>;
   destroyTask(): Promise<void>;
@@ -105,7 +105,7 @@ function effectsOf(runner: AnyActorRef | undefined): RunnerEffects {
  */
 const providedMachine = taskRunnerMachine.provide({
   actors: {
-    startTask: fromPromise(async ({ self }) => effectsOf(self._parent).startTask()),
+    startTask: fromPromise(async ({ self, signal }) => effectsOf(self._parent).startTask(signal)),
     waitTask: fromPromise(async ({ self, signal }) => effectsOf(self._parent).waitTask(signal)),
     stopTask: fromPromise<TaskExit, { taskId: string; timeoutMs: number }>(async ({ self, input, signal }) =>
       effectsOf(self._parent).stopTask(input.timeoutMs, signal),
@@ -159,35 +159,25 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     }
   };
 
-  // A kill while the driver is still starting the task must not race it: stop and destroy wait for
-  // the start to settle, or a process started a moment later would be left behind.
-  let starting: Promise<void> | undefined;
-  const settledStart = () =>
-    starting?.then(
-      () => {},
-      () => {},
-    );
-
   const effects: RunnerEffects = {
-    startTask() {
-      starting = (async () => {
-        for (const hook of hooks) await hook.prestart?.(hookContext);
-        await driver.startTask(task);
-      })();
-      return starting;
+    async startTask(signal) {
+      for (const hook of hooks) await hook.prestart?.(hookContext);
+      await driver.startTask(task);
+      // Killed while the driver was still starting it: the task came up after the runner stopped
+      // supervising it. Destroy it, or a process started a moment too late would be left behind.
+      if (signal.aborted && actor.getSnapshot().context.killRequested) {
+        logger.debug('task started after it was killed: destroying it');
+        await driver.destroyTask(task.id, { force: true });
+      }
     },
     waitTask: async (signal) => toTaskExit(await driver.waitTask(task.id, signal)),
     async stopTask(timeoutMs, signal) {
-      await settledStart();
       await driver.stopTask(task.id, { timeoutMs, signal: options.killSignal ?? 'SIGTERM' });
       // The runner may have moved on (shutdown while killing): then no further driver call.
       if (signal.aborted) throw signal.reason;
       return toTaskExit(await driver.waitTask(task.id, signal));
     },
-    async destroyTask() {
-      await settledStart();
-      await driver.destroyTask(task.id, { force: true });
-    },
+    destroyTask: () => driver.destroyTask(task.id, { force: true }),
     runHooks,
     taskEvent(params) {
       const event: TaskEvent = { ...params, time: Date.now() };

@@ -206,10 +206,13 @@ async function check(model: ModelSnapshot): Promise<void> {
           call.resolve(call.method === 'startTask' ? { taskId: 't1', startedAt: 0 } : undefined);
       }
       await advance(3_600_000);
+      // One exception: a task the driver finished starting after a kill is destroyed at once.
+      const lateKilledStart =
+        context.killRequested && [...run.orphans].some((call) => call.method === 'startTask');
       expect(
         driver.history.slice(calls).map((c) => c.method),
-        'no driver call after the runner is final',
-      ).toEqual([]);
+        'no driver call after the runner is final, but the destroy of a task that started after its kill',
+      ).toEqual(lateKilledStart ? ['destroyTask'] : []);
       break;
     }
     default:

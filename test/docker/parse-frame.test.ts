@@ -1,5 +1,5 @@
 /**
- * Parsing the recorded Docker Engine frames (../shared/fixtures/docker-engine/) into samples.
+ * Parsing the recorded Docker Engine frames (test/fixtures/docker-engine/, copied from ../shared/fixtures/docker-engine/) into samples.
  * Recordings: cpu-half.lifecycle.ndjson, cpu-half.stats-stream.ndjson, mem-grow.lifecycle.ndjson,
  * oneshot-running.json, oneshot-oneshot.json, oneshot-stopped.json.
  */

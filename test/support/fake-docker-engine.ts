@@ -1,7 +1,8 @@
 /**
  * A fake Docker Engine for tests: `http.createServer` on a Unix socket in a temp dir, speaking the
  * few endpoints the docker driver uses, replaying the real engine recordings in
- * `../shared/fixtures/docker-engine/` with their timing compressed.
+ * `test/fixtures/docker-engine/` (a copy of the shared recordings, so the repo tests alone) with their
+ * timing compressed.
  *
  * Model (each point is what the recordings show, see their README):
  * - A running container produces one sample per engine second. Samples are the recorded running
@@ -29,10 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const FIXTURES_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../../shared/fixtures/docker-engine',
-);
+export const FIXTURES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/docker-engine');
 
 export type RecordingName = 'cpu-half' | 'mem-grow';
 

@@ -8,6 +8,7 @@ import {
   statsHookMachine,
 } from '../../machines/stats-hook.machine.ts';
 import type { TaskResourceUsage } from '../drivers/usage.ts';
+import { createEffectsRegistry } from '../runtime/effects-registry.ts';
 import { ErrorRateLimiter, type Logger, silentLogger } from '../runtime/logger.ts';
 import { type DriverStats, openStatsActor } from './open-stats.ts';
 import { readStatsActor } from './read-stats.ts';
@@ -64,18 +65,10 @@ interface HookEffects {
   random: () => number;
 }
 
-const effectsByHook = new WeakMap<AnyActorRef, HookEffects>();
+const hookEffects = createEffectsRegistry<HookEffects>('stats hook');
+const effectsOf = hookEffects.of;
 
-function effectsOf(hook: AnyActorRef | undefined): HookEffects {
-  const effects = hook && effectsByHook.get(hook);
-  if (!effects) throw new Error('stats hook effects not registered for this actor');
-  return effects;
-}
-
-/**
- * The machine with its effects provided once for every hook. `provide()` builds a new machine (the
- * whole state-node tree); doing it per hook cost ~13 KiB and ~0.5 ms per task (docs/benchmarks.md).
- */
+/** The machine with its effects provided once for every hook (see `createEffectsRegistry`). */
 const providedMachine = statsHookMachine.provide({
   actors: { openStats: openStatsActor((hook) => effectsOf(hook).stats), readStats: readStatsActor },
   actions: {
@@ -124,7 +117,7 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
     // on its state nodes forever: a per-task id leaked ~100 bytes per task ever run (found by the soak).
     id: options.parent ? 'stats-hook:run' : `stats-hook:${taskId}`,
   });
-  effectsByHook.set(actor, { stats: options.stats, updater, log, random });
+  hookEffects.register(actor, { stats: options.stats, updater, log, random });
 
   let resolveDone!: (output: StatsHookOutput) => void;
   let rejectDone!: (error: unknown) => void;

@@ -12,6 +12,7 @@ import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.ts';
 import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.ts';
 import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.ts';
 import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.ts';
+import { createEffectsRegistry } from '../runtime/effects-registry.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
 import type { AnyTaskHook, TaskHookContext } from './hooks.ts';
 import { type StatsHookSettings, type StatsTaskHook, statsTaskHook } from './stats-task-hook.ts';
@@ -90,17 +91,11 @@ interface RunnerEffects {
   log(params: LogParams): void;
 }
 
-const effectsByRunner = new WeakMap<AnyActorRef, RunnerEffects>();
-
-function effectsOf(runner: AnyActorRef | undefined): RunnerEffects {
-  const effects = runner && effectsByRunner.get(runner);
-  if (!effects) throw new Error('task runner effects not registered for this actor');
-  return effects;
-}
+const runnerEffects = createEffectsRegistry<RunnerEffects>('task runner');
+const effectsOf = runnerEffects.of;
 
 /**
- * The machine with its effects provided once for every runner. `provide()` builds a new machine (the
- * whole state-node tree); doing it per runner cost ~9 KiB and ~0.4 ms per task (docs/benchmarks.md).
+ * The machine with its effects provided once for every runner (see `createEffectsRegistry`).
  * Invoked actors reach their runner as `self._parent`.
  */
 const providedMachine = taskRunnerMachine.provide({
@@ -201,7 +196,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     parent: options.parent ?? shared?.root ?? createSupervisorRoot({ inspect: options.inspect }),
   });
   hookContext = { task, driver, logger, runner: actor, updater };
-  effectsByRunner.set(actor, effects);
+  runnerEffects.register(actor, effects);
 
   let lastState = '';
   actor.subscribe({

@@ -54,7 +54,9 @@ Examples:
 
 Docs: docs/getting-started.md`,
     );
-  registerAgent(program, globals('info'));
+  // On a terminal the agent's live table says what its info lines would, and lines written between
+  // two redraws would be overwritten; piped, the info lines are the record.
+  registerAgent(program, globals(process.stdout.isTTY && process.stderr.isTTY ? 'warn' : 'info'));
   registerRun(program, globals('warn'));
   registerValidate(program);
   registerMachines(program);

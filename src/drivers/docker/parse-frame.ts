@@ -13,9 +13,11 @@
  * lose precision in `JSON.parse`; no field read here is ever that large, and limits are not read.
  */
 import {
+  CPU_MEASUREMENTS,
   type CpuMeasurement,
   type CpuStats,
   emptyMemoryStats,
+  MEMORY_MEASUREMENTS,
   type MemoryMeasurement,
   type MemoryStats,
   type TaskResourceUsage,
@@ -129,18 +131,9 @@ export function parseCpu(frame: DockerStatsFrame, options: ParseFrameOptions): C
     cpu.throttledTime = throttledTime;
     measured.add('Throttled Time');
   }
-  cpu.measured = CPU_ORDER.filter((name) => measured.has(name));
+  cpu.measured = CPU_MEASUREMENTS.filter((name) => measured.has(name));
   return cpu;
 }
-
-const CPU_ORDER: readonly CpuMeasurement[] = [
-  'System Mode',
-  'User Mode',
-  'Percent',
-  'Total Ticks',
-  'Throttled Periods',
-  'Throttled Time',
-];
 
 /** `memory_stats.stats` key per field: cgroup v1 (`memory.stat`) and cgroup v2 names. */
 const MEMORY_KEYS = {
@@ -196,20 +189,9 @@ export function parseMemory(frame: DockerStatsFrame): MemoryStats | undefined {
     measured.add('Max Usage');
   }
   if (measured.size === 0) return undefined;
-  memory.measured = MEMORY_ORDER.filter((name) => measured.has(name));
+  memory.measured = MEMORY_MEASUREMENTS.filter((name) => measured.has(name));
   return memory;
 }
-
-const MEMORY_ORDER: readonly MemoryMeasurement[] = [
-  'RSS',
-  'Cache',
-  'Swap',
-  'Mapped File',
-  'Usage',
-  'Max Usage',
-  'Kernel Usage',
-  'Kernel Max Usage',
-];
 
 /** The frame as a sample, or undefined for a zeroed frame (the container has stopped). */
 export function parseFrame(

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { createBus, createMockDriver, createTaskRunner } from '../src/index.ts';
 
 const driver = createMockDriver({
-  defaults: { runForMs: 3500, exitCode: 0, cpuPercent: 42, rssBytes: 64 * 1024 * 1024 },
+  defaults: { runForMs: 3500, exitCodes: [1, 0], cpuPercent: 42, rssBytes: 64 * 1024 * 1024 },
 });
 const bus = createBus();
 bus.on('task:state', ({ name, state }) => console.log(`${name}: ${state}`));

@@ -18,7 +18,15 @@ export default defineConfig({
     restoreMocks: true,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: realProcesses } },
-      { extends: true, test: { name: 'processes', include: realProcesses, fileParallelism: false } },
+      {
+        extends: true,
+        test: {
+          name: 'processes',
+          include: realProcesses,
+          fileParallelism: false,
+          globalSetup: ['test/support/processes-teardown.ts'],
+        },
+      },
     ],
   },
 });

@@ -44,6 +44,8 @@ export interface CreateAgentOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Exec driver output directory; Docker socket path (built-in drivers only). */
   execLogDir?: string;
+  /** Exec driver's parent cgroup (default `taskpulse`). */
+  execCgroupParent?: string;
   dockerSocketPath?: string;
 }
 
@@ -233,6 +235,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
       const drivers = await resolveDrivers(needed, options.drivers ?? {}, {
         logger,
         ...(options.execLogDir ? { execLogDir: options.execLogDir } : {}),
+        ...(options.execCgroupParent ? { execCgroupParent: options.execCgroupParent } : {}),
         ...(options.dockerSocketPath ? { dockerSocketPath: options.dockerSocketPath } : {}),
       });
       // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it.

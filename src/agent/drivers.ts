@@ -13,6 +13,8 @@ export interface BuiltInDriverOptions {
   logger: Logger;
   /** Where the exec driver writes task stdout/stderr; default: its own choice. */
   execLogDir?: string;
+  /** The cgroup (in every hierarchy) under which the exec driver makes its task cgroups. */
+  execCgroupParent?: string;
   /** Docker Engine socket; default `/var/run/docker.sock`. */
   dockerSocketPath?: string;
 }
@@ -26,7 +28,11 @@ export async function createBuiltInDriver(
   switch (name) {
     case 'exec': {
       const { createExecDriver } = await import('../drivers/exec/index.ts');
-      return createExecDriver({ logger, ...(options.execLogDir ? { logDir: options.execLogDir } : {}) });
+      return createExecDriver({
+        logger,
+        ...(options.execLogDir ? { logDir: options.execLogDir } : {}),
+        ...(options.execCgroupParent ? { cgroupParent: options.execCgroupParent } : {}),
+      });
     }
     case 'docker': {
       const { createDockerDriver } = await import('../drivers/docker/index.ts');

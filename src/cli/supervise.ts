@@ -44,6 +44,7 @@ async function execDriverFor(options: SuperviseOptions): Promise<ExecDriver | un
   return (await createBuiltInDriver('exec', {
     logger: options.logger,
     ...(options.agent.execLogDir ? { execLogDir: options.agent.execLogDir } : {}),
+    ...(options.agent.execCgroupParent ? { execCgroupParent: options.agent.execCgroupParent } : {}),
   })) as ExecDriver;
 }
 

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TEST_CGROUP_PARENT } from '../support/cli-cgroups.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'taskpulse.js');
@@ -17,7 +18,12 @@ export interface CliProcess {
 }
 
 export function startCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Task cgroups under a parent of the tests' own, removed after the run (test/support/cli-cgroups.ts).
+    env: { ...process.env, TASKPULSE_CGROUP_PARENT: TEST_CGROUP_PARENT },
+  });
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => {

@@ -15,7 +15,7 @@ describe('taskpulse run', () => {
     // One core busy is 100 %. Two cores shared with other work: the best sample is well above half a
     // core, and none is above one core by more than measurement noise.
     expect(Math.max(...cpu)).toBeGreaterThan(60);
-    expect(Math.max(...cpu)).toBeLessThan(115);
+    expect(Math.max(...cpu)).toBeLessThan(130); // a late tick can stretch one sample a little
     // The first sample can come right after exec, before node has grown: every RSS is measured, the
     // largest is a started node's.
     const rss = stats.map((line) => line.rss_bytes as number);

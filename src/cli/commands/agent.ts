@@ -27,6 +27,7 @@ interface AgentFlags extends InspectFlags {
   metricsPrefix: string;
   output?: string;
   execLogDir?: string;
+  cgroupParent?: string;
   dockerSocket?: string;
 }
 
@@ -64,6 +65,12 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
     )
     .addOption(outputOption())
     .option('--exec-log-dir <dir>', 'where the exec driver writes task stdout/stderr')
+    .addOption(
+      new Option(
+        '--cgroup-parent <name>',
+        'cgroup under which exec tasks get theirs (default taskpulse)',
+      ).env('TASKPULSE_CGROUP_PARENT'),
+    )
     .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock');
   for (const option of inspectOptions()) command.addOption(option);
   command
@@ -111,6 +118,7 @@ Exit codes: 0 every task ended well (or the agent was stopped), 1 a task failed,
           onStop: flags.onSignal,
           shutdownDeadlineMs: flags.shutdownDeadline,
           ...(flags.execLogDir ? { execLogDir: flags.execLogDir } : {}),
+          ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
         },
       });

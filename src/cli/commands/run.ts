@@ -25,6 +25,7 @@ interface RunFlags extends InspectFlags {
   killTimeout: number;
   output?: string;
   dockerSocket?: string;
+  cgroupParent?: string;
 }
 
 function taskName(command: string): string {
@@ -56,6 +57,12 @@ export function registerRun(program: Command, globals: () => GlobalFlags): void 
     )
     .addOption(outputOption())
     .option('--docker-socket <path>', 'Docker Engine socket (docker driver)', '/var/run/docker.sock')
+    .addOption(
+      new Option(
+        '--cgroup-parent <name>',
+        'cgroup under which exec tasks get theirs (default taskpulse)',
+      ).env('TASKPULSE_CGROUP_PARENT'),
+    )
     .passThroughOptions();
   for (const option of inspectOptions()) command.addOption(option);
   command
@@ -111,6 +118,7 @@ Exits with the command's exit code (128 + n when signal n ended it; 127 when it 
         agent: {
           jobs: [job],
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
+          ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
         },
       });
       const task = summary.tasks[0];

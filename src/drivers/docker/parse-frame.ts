@@ -16,6 +16,7 @@ import {
   CPU_MEASUREMENTS,
   type CpuMeasurement,
   type CpuStats,
+  emptyCpuStats,
   emptyMemoryStats,
   MEMORY_MEASUREMENTS,
   type MemoryMeasurement,
@@ -82,15 +83,7 @@ export function parseCpu(frame: DockerStatsFrame, options: ParseFrameOptions): C
   const now = frame.cpu_stats;
   if (!now) return undefined;
   const before = frame.precpu_stats;
-  const cpu: CpuStats = {
-    systemMode: 0,
-    userMode: 0,
-    percent: 0,
-    totalTicks: 0,
-    throttledPeriods: 0,
-    throttledTime: 0,
-    measured: [],
-  };
+  const cpu = emptyCpuStats();
   const measured = new Set<CpuMeasurement>();
   const system = num(now.system_cpu_usage);
   const systemBefore = num(before?.system_cpu_usage);

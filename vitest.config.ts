@@ -17,14 +17,22 @@ export default defineConfig({
     hookTimeout: 20_000,
     restoreMocks: true,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: realProcesses } },
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: realProcesses,
+          globalSetup: ['test/support/build-dist.ts'],
+        },
+      },
       {
         extends: true,
         test: {
           name: 'processes',
           include: realProcesses,
           fileParallelism: false,
-          globalSetup: ['test/support/processes-teardown.ts'],
+          globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
         },
       },
     ],

@@ -4,13 +4,13 @@
  * Run: `npx tsx bench/exec-sample-cost.ts`
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { detectCgroupLayout } from '../src/drivers/exec/cgroups.ts';
-import { HeldFile } from '../src/drivers/exec/held-file.ts';
-import { hostHasSwap, readHostCpu } from '../src/drivers/exec/host-cpu.ts';
-import { listProcessTree } from '../src/drivers/exec/process-tree.ts';
-import { createTaskSampler } from '../src/drivers/exec/sampler.ts';
-import { spawnTask } from '../src/drivers/exec/spawn-task.ts';
-import { createCgroupManager } from '../src/drivers/exec/task-cgroup.ts';
+import { detectCgroupLayout } from '../src/drivers/exec/cgroups.js';
+import { HeldFile } from '../src/drivers/exec/held-file.js';
+import { hostHasSwap, readHostCpu } from '../src/drivers/exec/host-cpu.js';
+import { listProcessTree } from '../src/drivers/exec/process-tree.js';
+import { createTaskSampler } from '../src/drivers/exec/sampler.js';
+import { spawnTask } from '../src/drivers/exec/spawn-task.js';
+import { createCgroupManager } from '../src/drivers/exec/task-cgroup.js';
 
 const ROUNDS = 2000;
 const host = readHostCpu();

@@ -8,11 +8,11 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createExecDriver } from '../src/drivers/exec/index.ts';
-import { createBus } from '../src/runtime/bus.ts';
-import { silentLogger } from '../src/runtime/logger.ts';
-import { createTaskRunner, type TaskRunner } from '../src/task-runner/create-task-runner.ts';
-import { type BenchOptions, type BenchResult, fmt, type Row } from './report.ts';
+import { createExecDriver } from '../src/drivers/exec/index.js';
+import { createBus } from '../src/runtime/bus.js';
+import { silentLogger } from '../src/runtime/logger.js';
+import { createTaskRunner, type TaskRunner } from '../src/task-runner/create-task-runner.js';
+import { type BenchOptions, type BenchResult, fmt, type Row } from './report.js';
 
 const INTERVAL_MS = 1000;
 

@@ -8,10 +8,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execSampling } from './exec-sampling.ts';
-import { type Benchmark, printResult, writeSection } from './report.ts';
-import { scale } from './scale.ts';
-import { tightLoop } from './tight-loop.ts';
+import { execSampling } from './exec-sampling.js';
+import { type Benchmark, printResult, writeSection } from './report.js';
+import { scale } from './scale.js';
+import { tightLoop } from './tight-loop.js';
 
 const benchmarks: Record<string, Benchmark> = {
   'tight-loop': tightLoop,

@@ -5,14 +5,14 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortableSleep } from '../src/drivers/abortable-sleep.ts';
-import type { TaskDriver, TaskSpec } from '../src/drivers/contract.ts';
-import { createMockDriver } from '../src/drivers/mock.ts';
-import { publishableMetrics, type TaskResourceUsage } from '../src/drivers/usage.ts';
-import { createBus, type TaskBus } from '../src/runtime/bus.ts';
-import { silentLogger } from '../src/runtime/logger.ts';
-import { createTaskRunner } from '../src/task-runner/create-task-runner.ts';
-import { type BenchOptions, type BenchResult, fmt, type Row } from './report.ts';
+import { abortableSleep } from '../src/drivers/abortable-sleep.js';
+import type { TaskDriver, TaskSpec } from '../src/drivers/contract.js';
+import { createMockDriver } from '../src/drivers/mock.js';
+import { publishableMetrics, type TaskResourceUsage } from '../src/drivers/usage.js';
+import { createBus, type TaskBus } from '../src/runtime/bus.js';
+import { silentLogger } from '../src/runtime/logger.js';
+import { createTaskRunner } from '../src/task-runner/create-task-runner.js';
+import { type BenchOptions, type BenchResult, fmt, type Row } from './report.js';
 
 const INTERVAL_MS = 1000;
 // One logger for the whole agent, as an embedding application would pass (runners make children).

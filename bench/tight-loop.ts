@@ -8,12 +8,12 @@
  *    vs `full`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createMockDriver, type MockDriver } from '../src/drivers/mock.ts';
-import { silentLogger } from '../src/runtime/logger.ts';
-import { createStatsHook, type StatsHook } from '../src/stats-hook/create-stats-hook.ts';
-import { mulberry32 } from '../src/testing/fault-injection.ts';
-import { type BenchOptions, type BenchResult, fmt, type Row } from './report.ts';
-import { useSimClock } from './sim-clock.ts';
+import { createMockDriver, type MockDriver } from '../src/drivers/mock.js';
+import { silentLogger } from '../src/runtime/logger.js';
+import { createStatsHook, type StatsHook } from '../src/stats-hook/create-stats-hook.js';
+import { mulberry32 } from '../src/testing/fault-injection.js';
+import { type BenchOptions, type BenchResult, fmt, type Row } from './report.js';
+import { useSimClock } from './sim-clock.js';
 
 const logger = silentLogger();
 const task = (id: string) => ({ id, name: id, config: {} });

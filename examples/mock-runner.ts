@@ -3,7 +3,7 @@
  * policy, then exits 0. Prints each state change and sample, then exits 0.
  */
 import pino from 'pino';
-import { createBus, createMockDriver, createTaskRunner } from '../src/index.ts';
+import { createBus, createMockDriver, createTaskRunner } from '../src/index.js';
 
 const driver = createMockDriver({
   defaults: { runForMs: 3500, exitCodes: [1, 0], cpuPercent: 42, rssBytes: 64 * 1024 * 1024 },

@@ -10,8 +10,8 @@
  * named effects that `src/stats-hook/` provides with `machine.provide(...)`.
  */
 import { type ActorRefFrom, assign, type DoneActorEvent, fromCallback, fromPromise, setup } from 'xstate';
-import { applyJitter, type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.ts';
-import { classifyOpenError, describeError, isFinalError } from './open-error.ts';
+import { applyJitter, type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.js';
+import { classifyOpenError, describeError, isFinalError } from './open-error.js';
 
 /** Why the hook stopped; the final state's output. */
 export type StatsHookStopReason = 'exited' | 'shutdown' | 'not-implemented' | 'unrecoverable';

@@ -11,7 +11,7 @@
  * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
  */
 import { type ActorRefFrom, assign, fromPromise, setup } from 'xstate';
-import { DRIVER_ERROR_CODES, describeError } from './open-error.ts';
+import { DRIVER_ERROR_CODES, describeError } from './open-error.js';
 import {
   DEFAULT_RESTART_POLICIES,
   decideRestart,
@@ -19,7 +19,7 @@ import {
   type RestartDecision,
   type RestartPolicy,
   type RestartWindow,
-} from './restart-policy.ts';
+} from './restart-policy.js';
 
 /** Lifecycle phases whose hooks the runner calls synchronously (prestart hooks run inside `startTask`). */
 export type HookPhase = 'poststart' | 'exited' | 'stop' | 'shutdown';

@@ -4,8 +4,8 @@
  * Run with `--expose-gc` (the npm script does) so heap samples follow a full collection.
  */
 import { parseArgs } from 'node:util';
-import { runSoak } from '../src/testing/soak.ts';
-import { installVirtualClock } from '../src/testing/soak-clock.ts';
+import { runSoak } from '../src/testing/soak.js';
+import { installVirtualClock } from '../src/testing/soak-clock.js';
 
 const { values } = parseArgs({
   options: {

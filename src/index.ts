@@ -3,16 +3,16 @@
  */
 
 // Machines (pure; effects provided by the runtime below)
-export { type BackoffOptions, DEFAULT_BACKOFF, type Jitter } from '../machines/backoff.ts';
-export { classifyOpenError, type OpenErrorClass } from '../machines/open-error.ts';
-export { DEFAULT_RESTART_POLICIES, type JobType, type RestartPolicy } from '../machines/restart-policy.ts';
+export { type BackoffOptions, DEFAULT_BACKOFF, type Jitter } from '../machines/backoff.js';
+export { classifyOpenError, type OpenErrorClass } from '../machines/open-error.js';
+export { DEFAULT_RESTART_POLICIES, type JobType, type RestartPolicy } from '../machines/restart-policy.js';
 export {
   type StatsHookInput,
   type StatsHookOutput,
   type StatsHookStopReason,
   statsHookMachine,
-} from '../machines/stats-hook.machine.ts';
-export { type TaskExit, type TaskRunnerOutput, taskRunnerMachine } from '../machines/task-runner.machine.ts';
+} from '../machines/stats-hook.machine.js';
+export { type TaskExit, type TaskRunnerOutput, taskRunnerMachine } from '../machines/task-runner.machine.js';
 // Agent
 export {
   type Agent,
@@ -23,8 +23,8 @@ export {
   createAgent,
   type StopMode,
   type TaskSummary,
-} from './agent/create-agent.ts';
-export { parseDuration } from './agent/duration.ts';
+} from './agent/create-agent.js';
+export { parseDuration } from './agent/duration.js';
 export {
   checkHttpBinding,
   createHttpApi,
@@ -33,8 +33,8 @@ export {
   type HttpApi,
   type HttpApiOptions,
   HttpConfigError,
-} from './agent/http-api.ts';
-export { type Job, type JobGroup, type JobInput, type JobTask, jobSchema } from './agent/job-schema.ts';
+} from './agent/http-api.js';
+export { type Job, type JobGroup, type JobInput, type JobTask, jobSchema } from './agent/job-schema.js';
 export {
   formatProblem,
   JobFileError,
@@ -42,7 +42,7 @@ export {
   loadJobFile,
   parseJob,
   parseJobText,
-} from './agent/load-job.ts';
+} from './agent/load-job.js';
 export {
   createMetricsSink,
   DEFAULT_METRICS_PREFIX,
@@ -51,7 +51,7 @@ export {
   type MetricsSink,
   type MetricsSinkOptions,
   NOMAD_METRICS_PREFIX,
-} from './agent/metrics.ts';
+} from './agent/metrics.js';
 // Drivers
 export type {
   DriverCapabilities,
@@ -61,9 +61,9 @@ export type {
   TaskHandle,
   TaskResources,
   TaskSpec,
-} from './drivers/contract.ts';
-export { type CpuTracker, createCpuTracker } from './drivers/cpu-tracker.ts';
-export { createDockerDriver, type DockerDriver, type DockerDriverOptions } from './drivers/docker/index.ts';
+} from './drivers/contract.js';
+export { type CpuTracker, createCpuTracker } from './drivers/cpu-tracker.js';
+export { createDockerDriver, type DockerDriver, type DockerDriverOptions } from './drivers/docker/index.js';
 export {
   DRIVER_ERROR_CODES,
   DriverError,
@@ -71,15 +71,15 @@ export {
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from './drivers/errors.ts';
-export { createExecDriver, type ExecDriver, type ExecDriverOptions } from './drivers/exec/index.ts';
+} from './drivers/errors.js';
+export { createExecDriver, type ExecDriver, type ExecDriverOptions } from './drivers/exec/index.js';
 export {
   createMockDriver,
   type MockDriver,
   type MockDriverOptions,
   type MockStatsStep,
   type MockTaskScript,
-} from './drivers/mock.ts';
+} from './drivers/mock.js';
 export type {
   CpuMeasurement,
   CpuStats,
@@ -87,33 +87,33 @@ export type {
   MemoryStats,
   ResourceUsage,
   TaskResourceUsage,
-} from './drivers/usage.ts';
-export { publishableMetrics, sumResourceUsage } from './drivers/usage.ts';
-export { findSampleProblem, isValidSample, type SampleProblem } from './drivers/validate-sample.ts';
-export { MACHINES, renderMachineFiles, toDefinitionJson, toMermaid } from './machines-render.ts';
+} from './drivers/usage.js';
+export { publishableMetrics, sumResourceUsage } from './drivers/usage.js';
+export { findSampleProblem, isValidSample, type SampleProblem } from './drivers/validate-sample.js';
+export { MACHINES, renderMachineFiles, toDefinitionJson, toMermaid } from './machines-render.js';
 // Runtime
-export { createSupervisorRoot, type InspectOption } from './runtime/actor-system.ts';
+export { createSupervisorRoot, type InspectOption } from './runtime/actor-system.js';
 export {
   createBus,
   type TaskBus,
   type TaskBusEvents,
   type TaskEvent,
   type TaskEventType,
-} from './runtime/bus.ts';
-export type { Logger } from './runtime/logger.ts';
+} from './runtime/bus.js';
+export type { Logger } from './runtime/logger.js';
 export {
   type CreateStatsHookOptions,
   createStatsHook,
   type DriverStats,
   type StatsHook,
   type StatsUpdater,
-} from './stats-hook/create-stats-hook.ts';
+} from './stats-hook/create-stats-hook.js';
 export {
   type CreateTaskRunnerOptions,
   createTaskRunner,
   type LatestResourceUsage,
   type TaskRunner,
-} from './task-runner/create-task-runner.ts';
+} from './task-runner/create-task-runner.js';
 export type {
   AnyTaskHook,
   ExitedHook,
@@ -123,5 +123,5 @@ export type {
   StopHook,
   TaskHook,
   TaskHookContext,
-} from './task-runner/hooks.ts';
-export { type StatsTaskHook, statsTaskHook } from './task-runner/stats-task-hook.ts';
+} from './task-runner/hooks.js';
+export { type StatsTaskHook, statsTaskHook } from './task-runner/stats-task-hook.js';

@@ -7,8 +7,8 @@
  * leaves out eventless (`always`) transitions; no maintained XState v5 → Mermaid converter exists.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
-import { statsHookMachine } from '../machines/stats-hook.machine.ts';
-import { taskRunnerMachine } from '../machines/task-runner.machine.ts';
+import { statsHookMachine } from '../machines/stats-hook.machine.js';
+import { taskRunnerMachine } from '../machines/task-runner.machine.js';
 
 export interface NamedMachine {
   /** File name stem: `docs/machines/<name>.md`. */

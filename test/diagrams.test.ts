@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MACHINES, renderMachineFiles, toMermaid } from '../src/machines-render.ts';
+import { MACHINES, renderMachineFiles, toMermaid } from '../src/machines-render.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

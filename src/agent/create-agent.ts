@@ -6,18 +6,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
-import type { RestartPolicy } from '../../machines/restart-policy.ts';
-import type { TaskRunnerOutput } from '../../machines/task-runner.machine.ts';
-import type { TaskDriver, TaskSpec } from '../drivers/contract.ts';
-import { createSupervisorRoot } from '../runtime/actor-system.ts';
-import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.ts';
-import { type Logger, silentLogger } from '../runtime/logger.ts';
-import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.ts';
-import { resolveDrivers } from './drivers.ts';
-import { createHttpApi, type HttpApi, type HttpLimits } from './http-api.ts';
-import type { Job, JobGroup, JobTask } from './job-schema.ts';
-import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.ts';
-import { trackUsage, type UsageSummary } from './usage-summary.ts';
+import type { RestartPolicy } from '../../machines/restart-policy.js';
+import type { TaskRunnerOutput } from '../../machines/task-runner.machine.js';
+import type { TaskDriver, TaskSpec } from '../drivers/contract.js';
+import { createSupervisorRoot } from '../runtime/actor-system.js';
+import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.js';
+import { type Logger, silentLogger } from '../runtime/logger.js';
+import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.js';
+import { resolveDrivers } from './drivers.js';
+import { createHttpApi, type HttpApi, type HttpLimits } from './http-api.js';
+import type { Job, JobGroup, JobTask } from './job-schema.js';
+import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
+import { trackUsage, type UsageSummary } from './usage-summary.js';
 
 export type StopMode = 'kill' | 'detach';
 

@@ -2,9 +2,9 @@
  * The agent's drivers by name. Built-in drivers are created on first use and their modules loaded
  * lazily, so an agent running only `exec` tasks never loads the Docker client.
  */
-import type { TaskDriver } from '../drivers/contract.ts';
-import { createMockDriver } from '../drivers/mock.ts';
-import type { Logger } from '../runtime/logger.ts';
+import type { TaskDriver } from '../drivers/contract.js';
+import { createMockDriver } from '../drivers/mock.js';
+import type { Logger } from '../runtime/logger.js';
 
 export const DRIVER_NAMES = ['exec', 'docker', 'mock'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
@@ -27,7 +27,7 @@ export async function createBuiltInDriver(
   const { logger } = options;
   switch (name) {
     case 'exec': {
-      const { createExecDriver } = await import('../drivers/exec/index.ts');
+      const { createExecDriver } = await import('../drivers/exec/index.js');
       return createExecDriver({
         logger,
         ...(options.execLogDir ? { logDir: options.execLogDir } : {}),
@@ -35,7 +35,7 @@ export async function createBuiltInDriver(
       });
     }
     case 'docker': {
-      const { createDockerDriver } = await import('../drivers/docker/index.ts');
+      const { createDockerDriver } = await import('../drivers/docker/index.js');
       return createDockerDriver({ socketPath: options.dockerSocketPath ?? '/var/run/docker.sock', logger });
     }
     case 'mock':

@@ -11,11 +11,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { sumResourceUsage, type TaskResourceUsage } from '../drivers/usage.ts';
-import type { Logger } from '../runtime/logger.ts';
-import type { Agent, AgentTask, Allocation } from './create-agent.ts';
-import type { MetricsSink } from './metrics.ts';
-import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage, toJson } from './nomad-json.ts';
+import { sumResourceUsage, type TaskResourceUsage } from '../drivers/usage.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Agent, AgentTask, Allocation } from './create-agent.js';
+import type { MetricsSink } from './metrics.js';
+import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage, toJson } from './nomad-json.js';
 
 export const DEFAULT_HTTP_PORT = 4646;
 

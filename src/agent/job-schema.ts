@@ -5,7 +5,7 @@
  * Parsing returns the normalised job: durations in ms, defaults filled in.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from './duration.js';
 
 const name = z
   .string()

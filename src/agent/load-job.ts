@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type Job, jobSchema } from './job-schema.ts';
+import { type Job, jobSchema } from './job-schema.js';
 
 export interface JobProblem {
   /** `groups[0].tasks[1].driver`; empty for the whole document. */

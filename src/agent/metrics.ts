@@ -6,7 +6,7 @@
  * series are removed when its stats end, so an exited task does not linger with stale figures.
  */
 import { Gauge, Registry } from 'prom-client';
-import type { TaskBus, TaskBusEvents, TaskRef } from '../runtime/bus.ts';
+import type { TaskBus, TaskBusEvents, TaskRef } from '../runtime/bus.js';
 
 export const DEFAULT_METRICS_PREFIX = 'taskpulse_task';
 /** The prefix Nomad's own dashboards query. */

@@ -2,8 +2,8 @@
  * Nomad's JSON shapes for what the HTTP API returns: resource usage (`/v1/client/allocation/:id/stats`)
  * and task states/events. Timestamps are Unix nanoseconds, as Nomad sends them.
  */
-import type { ResourceUsage, TaskResourceUsage } from '../drivers/usage.ts';
-import type { TaskEvent } from '../runtime/bus.ts';
+import type { ResourceUsage, TaskResourceUsage } from '../drivers/usage.js';
+import type { TaskEvent } from '../runtime/bus.js';
 
 /** Unix ms → Unix ns, exact (a double cannot hold every ns value, so it travels as a bigint). */
 export const msToNs = (ms: number): bigint => BigInt(Math.round(ms)) * 1_000_000n;

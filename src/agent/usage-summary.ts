@@ -3,7 +3,7 @@
  * integrated from the samples' percent over the time between samples (drivers report a rate, not a
  * counter), so they are an estimate at the sampling interval's resolution.
  */
-import type { TaskBus, TaskBusEvents } from '../runtime/bus.ts';
+import type { TaskBus, TaskBusEvents } from '../runtime/bus.js';
 
 export interface UsageTotals {
   samples: number;

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { createInspector, createWebSocketInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import { createInspectorServer } from '@statelyai/inspect/server';
 import type { InspectionEvent, Observer } from 'xstate';
-import type { Logger } from '../runtime/logger.ts';
+import type { Logger } from '../runtime/logger.js';
 
 export const DEFAULT_INSPECT_PORT = 8080;
 

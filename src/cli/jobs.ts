@@ -1,7 +1,7 @@
 /** Loads job files for a command; every problem of every file is reported before exiting 2. */
-import type { Job } from '../agent/job-schema.ts';
-import { formatProblem, JobFileError, loadJobFile } from '../agent/load-job.ts';
-import { CliError, EXIT } from './errors.ts';
+import type { Job } from '../agent/job-schema.js';
+import { formatProblem, JobFileError, loadJobFile } from '../agent/load-job.js';
+import { CliError, EXIT } from './errors.js';
 
 export async function loadJobs(files: string[]): Promise<Job[]> {
   const results = await Promise.allSettled(files.map((file) => loadJobFile(file)));

@@ -3,9 +3,9 @@
  * terminal (like `docker stats`), or one JSON line per sample and task event when piped; then a
  * summary (a table, or a last JSON line).
  */
-import type { Agent, AgentSummary } from '../agent/create-agent.ts';
-import type { TaskBusEvents } from '../runtime/bus.ts';
-import { formatBytes, renderColumns } from './format.ts';
+import type { Agent, AgentSummary } from '../agent/create-agent.js';
+import type { TaskBusEvents } from '../runtime/bus.js';
+import { formatBytes, renderColumns } from './format.js';
 
 export type OutputMode = 'table' | 'json' | 'none';
 

@@ -1,5 +1,5 @@
-/** The `taskpulse` entry point: `bin/taskpulse.js` runs this file through tsx. */
-import { main } from './program.ts';
+/** The `taskpulse` entry point: `bin/taskpulse.js` runs the built copy of this file (dist/). */
+import { main } from './program.js';
 
 const code = await main(process.argv);
 process.exitCode = code;

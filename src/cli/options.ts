@@ -1,8 +1,8 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../agent/duration.ts';
-import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from '../agent/job-schema.ts';
-import { DEFAULT_INSPECT_PORT } from './inspection.ts';
+import { parseDuration } from '../agent/duration.js';
+import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from '../agent/job-schema.js';
+import { DEFAULT_INSPECT_PORT } from './inspection.js';
 
 /** Commander prints these as `option '--x <v>' argument 'value' is invalid. <message>`. */
 export function durationArg(value: string): number {

@@ -3,23 +3,22 @@
  * point, and tests drive `main(argv)` in-process. Errors meant for the user print one line (or a
  * list) on stderr, never a stack trace.
  */
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
-import type { Logger } from '../runtime/logger.ts';
-import { registerAgent } from './commands/agent.ts';
-import { registerMachines } from './commands/machines.ts';
-import { registerRun } from './commands/run.ts';
-import { registerValidate } from './commands/validate.ts';
-import { CliError, EXIT } from './errors.ts';
-import { createCliLogger, LOG_LEVELS, type LogFormat } from './logger.ts';
+import type { Logger } from '../runtime/logger.js';
+import { registerAgent } from './commands/agent.js';
+import { registerMachines } from './commands/machines.js';
+import { registerRun } from './commands/run.js';
+import { registerValidate } from './commands/validate.js';
+import { CliError, EXIT } from './errors.js';
+import { createCliLogger, LOG_LEVELS, type LogFormat } from './logger.js';
 
 export interface GlobalFlags {
   logger: Logger;
 }
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+// By the package's own name, so the same line works from src/ (development) and dist/ (built).
+const { version } = createRequire(import.meta.url)('taskpulse/package.json') as { version: string };
 
 export function createProgram(): Command {
   const program = new Command('taskpulse');

@@ -3,8 +3,8 @@
  * its deadline); a second one exits at once, after SIGKILLing the task processes the agent knows of
  * (kill mode only), so even a forced exit leaves no orphan behind.
  */
-import type { Agent, StopMode } from '../agent/create-agent.ts';
-import type { Logger } from '../runtime/logger.ts';
+import type { Agent, StopMode } from '../agent/create-agent.js';
+import type { Logger } from '../runtime/logger.js';
 
 /** Where signals come from: `process`, or an emitter in tests. */
 export interface SignalSource {

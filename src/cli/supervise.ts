@@ -8,14 +8,14 @@ import {
   type CreateAgentOptions,
   createAgent,
   type StopMode,
-} from '../agent/create-agent.ts';
-import { createBuiltInDriver } from '../agent/drivers.ts';
-import type { ExecDriver } from '../drivers/exec/index.ts';
-import type { Logger } from '../runtime/logger.ts';
-import { CliError } from './errors.ts';
-import { startInspection } from './inspection.ts';
-import { resolveOutputMode, startLiveView } from './live-view.ts';
-import { handleStopSignals, type SignalSource } from './signals.ts';
+} from '../agent/create-agent.js';
+import { createBuiltInDriver } from '../agent/drivers.js';
+import type { ExecDriver } from '../drivers/exec/index.js';
+import type { Logger } from '../runtime/logger.js';
+import { CliError } from './errors.js';
+import { startInspection } from './inspection.js';
+import { resolveOutputMode, startLiveView } from './live-view.js';
+import { handleStopSignals, type SignalSource } from './signals.js';
 
 export interface SuperviseOptions {
   agent: Omit<CreateAgentOptions, 'logger' | 'inspect'>;

@@ -2,7 +2,7 @@
  * The driver contract: what a task runner and a stats hook need from whatever runs tasks
  * (processes, containers, a script). Every wait takes an `AbortSignal`.
  */
-import type { TaskResourceUsage } from './usage.ts';
+import type { TaskResourceUsage } from './usage.js';
 
 /** What to run. `config` is the driver's own (argv for exec, image for docker, a script for mock). */
 export interface TaskSpec {

@@ -2,7 +2,7 @@
  * The driver error classes. Each carries a stable `code`; the stats hook and the task runner
  * classify errors by that code (see `machines/open-error.ts`), never by message text.
  */
-import { DRIVER_ERROR_CODES, type DriverErrorCode } from '../../machines/open-error.ts';
+import { DRIVER_ERROR_CODES, type DriverErrorCode } from '../../machines/open-error.js';
 
 export { DRIVER_ERROR_CODES, type DriverErrorCode };
 

@@ -3,15 +3,15 @@
  * exits, whether starting fails, and what each `taskStats` call does (emit N samples then end, fail
  * to open, throw mid-stream, hang, not implemented). Every call is counted and recorded.
  */
-import { abortableSleep, untilAborted } from './abortable-sleep.ts';
-import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from './contract.ts';
+import { abortableSleep, untilAborted } from './abortable-sleep.js';
+import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from './contract.js';
 import {
   PluginShutdownError,
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from './errors.ts';
-import type { TaskResourceUsage } from './usage.ts';
+} from './errors.js';
+import type { TaskResourceUsage } from './usage.js';
 
 /** An error by name, so scripts can live in job files; or any thrown value. */
 export type MockError =

@@ -9,7 +9,7 @@ import {
   MEMORY_FIELDS,
   MEMORY_MEASUREMENTS,
   type TaskResourceUsage,
-} from './usage.ts';
+} from './usage.js';
 
 export type SampleProblemCause =
   | 'not-an-object'

@@ -1,7 +1,7 @@
 /** The typed event bus every runner publishes on (mitt). */
 import mittDefault, { type Emitter, type EventType } from 'mitt';
-import type { TaskEventType } from '../../machines/task-runner.machine.ts';
-import type { TaskResourceUsage } from '../drivers/usage.ts';
+import type { TaskEventType } from '../../machines/task-runner.machine.js';
+import type { TaskResourceUsage } from '../drivers/usage.js';
 
 // mitt's types are CommonJS-style and not callable under ESM resolution; the runtime is fine.
 const mitt = mittDefault as unknown as <E extends Record<EventType, unknown>>() => Emitter<E>;

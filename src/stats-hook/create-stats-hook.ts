@@ -1,17 +1,17 @@
 import { type AnyActorRef, createActor, type InspectionEvent, type Observer } from 'xstate';
-import type { BackoffOptions } from '../../machines/backoff.ts';
+import type { BackoffOptions } from '../../machines/backoff.js';
 import {
   backoffDelayMs,
   type LogParams,
   type StatsHookActor,
   type StatsHookOutput,
   statsHookMachine,
-} from '../../machines/stats-hook.machine.ts';
-import type { TaskResourceUsage } from '../drivers/usage.ts';
-import { createEffectsRegistry } from '../runtime/effects-registry.ts';
-import { ErrorRateLimiter, type Logger, silentLogger } from '../runtime/logger.ts';
-import { type DriverStats, openStatsActor } from './open-stats.ts';
-import { readStatsActor } from './read-stats.ts';
+} from '../../machines/stats-hook.machine.js';
+import type { TaskResourceUsage } from '../drivers/usage.js';
+import { createEffectsRegistry } from '../runtime/effects-registry.js';
+import { ErrorRateLimiter, type Logger, silentLogger } from '../runtime/logger.js';
+import { type DriverStats, openStatsActor } from './open-stats.js';
+import { readStatsActor } from './read-stats.js';
 
 /** Nomad's `StatsUpdater`: the task runner side that keeps and publishes each sample. */
 export interface StatsUpdater {

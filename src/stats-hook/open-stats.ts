@@ -1,6 +1,6 @@
 import { type AnyActorRef, fromPromise } from 'xstate';
-import type { OpenedStream } from '../../machines/stats-hook.machine.ts';
-import type { TaskResourceUsage } from '../drivers/usage.ts';
+import type { OpenedStream } from '../../machines/stats-hook.machine.js';
+import type { TaskResourceUsage } from '../drivers/usage.js';
 
 /**
  * The reason a stream is closed with. One shared value: `abort()` without a reason builds a

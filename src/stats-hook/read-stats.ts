@@ -1,7 +1,7 @@
 import { fromCallback } from 'xstate';
-import { describeValue } from '../../machines/open-error.ts';
-import type { ReadStatsInput, StatsHookEvent } from '../../machines/stats-hook.machine.ts';
-import { findSampleProblem } from '../drivers/validate-sample.ts';
+import { describeValue } from '../../machines/open-error.js';
+import type { ReadStatsInput, StatsHookEvent } from '../../machines/stats-hook.machine.js';
+import { findSampleProblem } from '../drivers/validate-sample.js';
 
 /**
  * The `readStats` effect: pulls samples one at a time, validates each and sends it to the hook.

@@ -1,5 +1,5 @@
 import { type AnyActorRef, createActor, fromPromise } from 'xstate';
-import type { JobType, RestartPolicy } from '../../machines/restart-policy.ts';
+import type { JobType, RestartPolicy } from '../../machines/restart-policy.js';
 import {
   type HookPhase,
   type TaskEventParams,
@@ -7,15 +7,15 @@ import {
   type TaskRunnerActor,
   type TaskRunnerOutput,
   taskRunnerMachine,
-} from '../../machines/task-runner.machine.ts';
-import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.ts';
-import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.ts';
-import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.ts';
-import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.ts';
-import { createEffectsRegistry } from '../runtime/effects-registry.ts';
-import { type Logger, silentLogger } from '../runtime/logger.ts';
-import type { AnyTaskHook, TaskHookContext } from './hooks.ts';
-import { type StatsHookSettings, type StatsTaskHook, statsTaskHook } from './stats-task-hook.ts';
+} from '../../machines/task-runner.machine.js';
+import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.js';
+import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.js';
+import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.js';
+import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.js';
+import { createEffectsRegistry } from '../runtime/effects-registry.js';
+import { type Logger, silentLogger } from '../runtime/logger.js';
+import type { AnyTaskHook, TaskHookContext } from './hooks.js';
+import { type StatsHookSettings, type StatsTaskHook, statsTaskHook } from './stats-task-hook.js';
 
 export interface CreateTaskRunnerOptions {
   task: TaskSpec;

@@ -4,9 +4,9 @@
  * new object passed in `hooks`, not an edit of the runner.
  */
 import type { AnyActorRef } from 'xstate';
-import type { TaskDriver, TaskSpec } from '../drivers/contract.ts';
-import type { TaskResourceUsage } from '../drivers/usage.ts';
-import type { Logger } from '../runtime/logger.ts';
+import type { TaskDriver, TaskSpec } from '../drivers/contract.js';
+import type { TaskResourceUsage } from '../drivers/usage.js';
+import type { Logger } from '../runtime/logger.js';
 
 /** What every hook call gets. */
 export interface TaskHookContext {

@@ -1,9 +1,9 @@
-import type { StatsHookOutput } from '../../machines/stats-hook.machine.ts';
+import type { StatsHookOutput } from '../../machines/stats-hook.machine.js';
 import {
   type CreateStatsHookOptions,
   createStatsHook,
   type StatsHook,
-} from '../stats-hook/create-stats-hook.ts';
+} from '../stats-hook/create-stats-hook.js';
 import type {
   ExitedHook,
   PoststartHook,
@@ -11,7 +11,7 @@ import type {
   ShutdownHook,
   StopHook,
   TaskHookContext,
-} from './hooks.ts';
+} from './hooks.js';
 
 export type StatsHookSettings = Omit<
   CreateStatsHookOptions,

@@ -11,7 +11,7 @@ import type {
   AnyTransitionDefinition,
   InspectionEvent,
 } from 'xstate';
-import { transitionKey } from './derive-test-machine.ts';
+import { transitionKey } from './derive-test-machine.js';
 
 export interface MachineCoverage {
   /** An inspection observer: give it to `createActor(…, { inspect })` or the runtime's `inspect` option. */

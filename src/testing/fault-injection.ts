@@ -12,16 +12,16 @@
  *   `PluginShutdownError`, open streams throw it). Stop and destroy still reach the wrapped driver,
  *   so the wrapper never strands a task the inner driver would otherwise clean up.
  */
-import { abortableSleep, untilAborted } from '../drivers/abortable-sleep.ts';
-import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../drivers/contract.ts';
+import { abortableSleep, untilAborted } from '../drivers/abortable-sleep.js';
+import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../drivers/contract.js';
 import {
   PluginShutdownError,
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from '../drivers/errors.ts';
-import type { TaskResourceUsage } from '../drivers/usage.ts';
-import type { SampleProblemCause } from '../drivers/validate-sample.ts';
+} from '../drivers/errors.js';
+import type { TaskResourceUsage } from '../drivers/usage.js';
+import type { SampleProblemCause } from '../drivers/validate-sample.js';
 
 /** A small, fast, seedable PRNG (mulberry32): returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {

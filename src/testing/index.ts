@@ -8,7 +8,7 @@ export {
   createMachineCoverage,
   describeTransition,
   type MachineCoverage,
-} from './coverage.ts';
+} from './coverage.js';
 export {
   type DerivedEvent,
   type DerivedEventKind,
@@ -16,7 +16,7 @@ export {
   deriveTestMachine,
   TRANSITION_MARKER,
   transitionKey,
-} from './derive-test-machine.ts';
+} from './derive-test-machine.js';
 export {
   corruptSample,
   type FaultInjectingDriver,
@@ -24,7 +24,7 @@ export {
   type FaultOptions,
   mulberry32,
   withFaults,
-} from './fault-injection.ts';
+} from './fault-injection.js';
 export {
   createMachineTestModel,
   describePath,
@@ -35,6 +35,6 @@ export {
   type ModelEvent,
   type ModelPath,
   type ModelSnapshot,
-} from './machine-test-model.ts';
-export { runSoak, type SoakOptions, type SoakReport } from './soak.ts';
-export { installVirtualClock, type VirtualClock } from './soak-clock.ts';
+} from './machine-test-model.js';
+export { runSoak, type SoakOptions, type SoakReport } from './soak.js';
+export { installVirtualClock, type VirtualClock } from './soak-clock.js';

@@ -18,7 +18,7 @@ import {
   type StatePath,
   type TestModel,
 } from 'xstate/graph';
-import { type DerivedEvent, deriveTestMachine, TRANSITION_MARKER } from './derive-test-machine.ts';
+import { type DerivedEvent, deriveTestMachine, TRANSITION_MARKER } from './derive-test-machine.js';
 
 /** One payload of a model event; `variant` names it in paths and failure messages. */
 export type EventVariant = { variant: string } & Record<string, unknown>;

@@ -19,14 +19,14 @@
  * Clock-agnostic: the script gives it a virtual clock, the vitest test `vi`'s fake timers.
  */
 import pino from 'pino';
-import { retryDelayMs } from '../../machines/backoff.ts';
-import type { TaskDriver } from '../drivers/contract.ts';
-import { createMockDriver, type MockDriver } from '../drivers/mock.ts';
-import type { TaskResourceUsage } from '../drivers/usage.ts';
-import { findSampleProblem } from '../drivers/validate-sample.ts';
-import { createBus, type TaskBusEvents } from '../runtime/bus.ts';
-import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.ts';
-import type { AnyTaskHook } from '../task-runner/hooks.ts';
+import { retryDelayMs } from '../../machines/backoff.js';
+import type { TaskDriver } from '../drivers/contract.js';
+import { createMockDriver, type MockDriver } from '../drivers/mock.js';
+import type { TaskResourceUsage } from '../drivers/usage.js';
+import { findSampleProblem } from '../drivers/validate-sample.js';
+import { createBus, type TaskBusEvents } from '../runtime/bus.js';
+import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.js';
+import type { AnyTaskHook } from '../task-runner/hooks.js';
 import {
   FAULT_KINDS,
   type FaultInjectingDriver,
@@ -35,8 +35,8 @@ import {
   type InvalidSampleKind,
   mulberry32,
   withFaults,
-} from './fault-injection.ts';
-import type { SoakClock } from './soak-clock.ts';
+} from './fault-injection.js';
+import type { SoakClock } from './soak-clock.js';
 
 export interface SoakOptions {
   /** Simulated seconds during which new lifecycles start; then the soak drains. */

@@ -1,11 +1,11 @@
 /** The agent's lifecycle with the mock driver, under fake time. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type Agent, createAgent as createAgentUntracked } from '../../src/agent/create-agent.ts';
-import { parseJob } from '../../src/agent/load-job.ts';
-import { createMockDriver } from '../../src/drivers/mock.ts';
-import { createBus } from '../../src/runtime/bus.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
+import { type Agent, createAgent as createAgentUntracked } from '../../src/agent/create-agent.js';
+import { parseJob } from '../../src/agent/load-job.js';
+import { createMockDriver } from '../../src/drivers/mock.js';
+import { createBus } from '../../src/runtime/bus.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,9 +1,9 @@
 /** The HTTP API over a real server on 127.0.0.1, with the mock driver (the API, not processes, is under test). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Agent, createAgent } from '../../src/agent/create-agent.ts';
-import { parseJob } from '../../src/agent/load-job.ts';
-import { waitFor } from '../cli/cli.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
+import { type Agent, createAgent } from '../../src/agent/create-agent.js';
+import { parseJob } from '../../src/agent/load-job.js';
+import { waitFor } from '../cli/cli.js';
+import { useLeakCheck } from '../support/leak-check.js';
 
 const job = parseJob({
   name: 'api',

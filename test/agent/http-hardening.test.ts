@@ -7,17 +7,17 @@
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Agent, createAgent } from '../../src/agent/create-agent.ts';
+import { type Agent, createAgent } from '../../src/agent/create-agent.js';
 import {
   checkHttpBinding,
   createHttpApi,
   HttpConfigError,
   type HttpLimits,
   isLoopback,
-} from '../../src/agent/http-api.ts';
-import { parseJob } from '../../src/agent/load-job.ts';
-import { silentLogger } from '../../src/runtime/logger.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
+} from '../../src/agent/http-api.js';
+import { parseJob } from '../../src/agent/load-job.js';
+import { silentLogger } from '../../src/runtime/logger.js';
+import { useLeakCheck } from '../support/leak-check.js';
 
 const job = parseJob({
   name: 'hard',

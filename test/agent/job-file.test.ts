@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../src/agent/duration.ts';
-import { formatProblem, JobFileError, loadJobFile, parseJobText } from '../../src/agent/load-job.ts';
-import { writeJob } from '../cli/cli.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
+import { parseDuration } from '../../src/agent/duration.js';
+import { formatProblem, JobFileError, loadJobFile, parseJobText } from '../../src/agent/load-job.js';
+import { writeJob } from '../cli/cli.js';
+import { useLeakCheck } from '../support/leak-check.js';
 
 // Nothing a scenario makes (timers, files, sockets) may outlive it.
 useLeakCheck();

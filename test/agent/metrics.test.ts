@@ -1,9 +1,9 @@
 import { register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createMetricsSink, NOMAD_METRICS_PREFIX } from '../../src/agent/metrics.ts';
-import { createBus } from '../../src/runtime/bus.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { sampleAt } from '../support/sample.ts';
+import { createMetricsSink, NOMAD_METRICS_PREFIX } from '../../src/agent/metrics.js';
+import { createBus } from '../../src/runtime/bus.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { sampleAt } from '../support/sample.js';
 
 // Nothing a scenario makes (timers, files, sockets) may outlive it.
 useLeakCheck();

@@ -3,7 +3,7 @@
  * and Prometheus text while the tasks run, stopped with SIGTERM, leaving no process behind.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, jsonLines, pidAlive, startCli, waitFor, writeJob } from './cli.ts';
+import { type CliProcess, jsonLines, pidAlive, startCli, waitFor, writeJob } from './cli.js';
 
 const JOB = `
 name: e2e

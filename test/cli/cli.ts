@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TEST_CGROUP_PARENT } from '../support/cli-cgroups.ts';
+import { TEST_CGROUP_PARENT } from '../support/cli-cgroups.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'taskpulse.js');

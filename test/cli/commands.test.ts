@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MACHINES, toDefinitionJson, toMermaid } from '../../src/machines-render.ts';
-import { jsonLines, ROOT, runCli, writeJob } from './cli.ts';
+import { MACHINES, toDefinitionJson, toMermaid } from '../../src/machines-render.js';
+import { jsonLines, ROOT, runCli, writeJob } from './cli.js';
 
 describe('taskpulse validate, machines, help', () => {
   it('validate: ok for the demo job, exit 2 with every problem of every file otherwise', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLines, runCli } from './cli.ts';
+import { jsonLines, runCli } from './cli.js';
 
 describe('taskpulse run', () => {
   it('prints JSON lines with CPU near one core for a busy loop and exits with its exit code', async () => {

@@ -4,8 +4,8 @@
  * specs, a pino logger that captures its lines, and a bounded poll.
  */
 import pino from 'pino';
-import type { TaskSpec } from '../../src/drivers/contract.ts';
-import { type FakeDockerEngine, startFakeDockerEngine } from '../support/fake-docker-engine.ts';
+import type { TaskSpec } from '../../src/drivers/contract.js';
+import { type FakeDockerEngine, startFakeDockerEngine } from '../support/fake-docker-engine.js';
 
 /** Set by `npm run test:docker-real`: run against this engine instead of the fake one. */
 export const REAL_SOCKET = process.env.DOCKER_SOCKET || undefined;

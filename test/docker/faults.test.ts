@@ -5,15 +5,15 @@
  * 5 s × 2^n / 2 min schedule with fake timers.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDockerDriver, type DockerDriver } from '../../src/drivers/docker/index.ts';
-import type { TaskResourceUsage } from '../../src/drivers/usage.ts';
-import { createStatsHook, type StatsHook } from '../../src/stats-hook/create-stats-hook.ts';
+import { createDockerDriver, type DockerDriver } from '../../src/drivers/docker/index.js';
+import type { TaskResourceUsage } from '../../src/drivers/usage.js';
+import { createStatsHook, type StatsHook } from '../../src/stats-hook/create-stats-hook.js';
 import {
   type FakeDockerEngine,
   type StatsFault,
   startFakeDockerEngine,
-} from '../support/fake-docker-engine.ts';
-import { captureLogs, cpuHalfTask, until } from './engine.ts';
+} from '../support/fake-docker-engine.js';
+import { captureLogs, cpuHalfTask, until } from './engine.js';
 
 const FRAME_MS = 20; // speedup 50
 

@@ -5,12 +5,12 @@
  */
 import Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDockerDriver, type DockerDriver } from '../../src/drivers/docker/index.ts';
-import { RecoverableError } from '../../src/drivers/errors.ts';
-import type { TaskResourceUsage } from '../../src/drivers/usage.ts';
-import { createBus } from '../../src/runtime/bus.ts';
-import { createStatsHook } from '../../src/stats-hook/create-stats-hook.ts';
-import { createTaskRunner } from '../../src/task-runner/create-task-runner.ts';
+import { createDockerDriver, type DockerDriver } from '../../src/drivers/docker/index.js';
+import { RecoverableError } from '../../src/drivers/errors.js';
+import type { TaskResourceUsage } from '../../src/drivers/usage.js';
+import { createBus } from '../../src/runtime/bus.js';
+import { createStatsHook } from '../../src/stats-hook/create-stats-hook.js';
+import { createTaskRunner } from '../../src/task-runner/create-task-runner.js';
 import {
   captureLogs,
   cpuHalfTask,
@@ -20,7 +20,7 @@ import {
   startEngine,
   type TestEngine,
   until,
-} from './engine.ts';
+} from './engine.js';
 
 let engine: TestEngine;
 let driver: DockerDriver;

@@ -8,9 +8,9 @@ import {
   type DockerStatsFrame,
   type ParseFrameOptions,
   parseFrame,
-} from '../../src/drivers/docker/parse-frame.ts';
-import { findSampleProblem } from '../../src/drivers/validate-sample.ts';
-import { readFixture, readFrames } from '../support/fake-docker-engine.ts';
+} from '../../src/drivers/docker/parse-frame.js';
+import { findSampleProblem } from '../../src/drivers/validate-sample.js';
+import { readFixture, readFrames } from '../support/fake-docker-engine.js';
 
 const options: ParseFrameOptions = { fallbackCores: 2 };
 const frames = (file: string) => readFrames(file) as DockerStatsFrame[];

@@ -5,11 +5,11 @@
  */
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createDockerDriver } from '../../src/drivers/docker/index.ts';
-import { latestPerInterval, ndjsonLines } from '../../src/drivers/docker/stats-stream.ts';
-import { RecoverableError } from '../../src/drivers/errors.ts';
-import { readFixture, startFakeDockerEngine } from '../support/fake-docker-engine.ts';
-import { captureLogs, cpuHalfTask } from './engine.ts';
+import { createDockerDriver } from '../../src/drivers/docker/index.js';
+import { latestPerInterval, ndjsonLines } from '../../src/drivers/docker/stats-stream.js';
+import { RecoverableError } from '../../src/drivers/errors.js';
+import { readFixture, startFakeDockerEngine } from '../support/fake-docker-engine.js';
+import { captureLogs, cpuHalfTask } from './engine.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { createCpuTracker } from '../../src/index.ts';
+import { createCpuTracker } from '../../src/index.js';
 
 it('gives 0 for the first sample, then Δcpu/Δwall × 100', () => {
   const tracker = createCpuTracker({ totalMhz: 4000, cores: 2 });

@@ -5,7 +5,7 @@ import {
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from '../../src/index.ts';
+} from '../../src/index.js';
 
 it('classifies by class code, never by message', () => {
   expect(classifyOpenError(new StatsNotImplementedError())).toBe('not-implemented');

@@ -4,7 +4,7 @@ import {
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from '../../src/index.ts';
+} from '../../src/index.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findSampleProblem, sumResourceUsage } from '../../src/index.ts';
-import { sampleAt } from '../support/sample.ts';
+import { findSampleProblem, sumResourceUsage } from '../../src/index.js';
+import { sampleAt } from '../support/sample.js';
 
 const withMemory = (patch: Record<string, unknown>) => {
   const sample = sampleAt(100);

@@ -4,8 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { openCgroupV2 } from '../../src/drivers/exec/cgroup-v2.ts';
-import { createTaskSampler } from '../../src/drivers/exec/sampler.ts';
+import { openCgroupV2 } from '../../src/drivers/exec/cgroup-v2.js';
+import { createTaskSampler } from '../../src/drivers/exec/sampler.js';
 
 const fixture = (name: string) =>
   fileURLToPath(new URL(`../fixtures/cgroup-v2/taskpulse.slice/${name}`, import.meta.url));

@@ -2,8 +2,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createExecDriver, type ExecDriver, type ExecDriverOptions } from '../../src/drivers/exec/index.ts';
-import type { TaskResourceUsage } from '../../src/drivers/usage.ts';
+import { createExecDriver, type ExecDriver, type ExecDriverOptions } from '../../src/drivers/exec/index.js';
+import type { TaskResourceUsage } from '../../src/drivers/usage.js';
 
 export const isRoot = process.getuid?.() === 0;
 

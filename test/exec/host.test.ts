@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { hostHasSwap } from '../../src/drivers/exec/host-cpu.ts';
+import { hostHasSwap } from '../../src/drivers/exec/host-cpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskpulse-meminfo-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,8 +1,8 @@
 /** Starting, waiting, stopping and destroying real processes; user-facing start errors; contract errors. */
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.ts';
-import { node, openFdCount, pidsInGroup, spec, testDriver, waitFor } from './helpers.ts';
+import { RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.js';
+import { node, openFdCount, pidsInGroup, spec, testDriver, waitFor } from './helpers.js';
 
 describe.each([
   ['/proc tree', { cgroups: false as const }],

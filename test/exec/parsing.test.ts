@@ -1,9 +1,9 @@
 /** Parsers of /proc and cgroup text, and layout detection from mountinfo (no processes needed). */
 import { describe, expect, it } from 'vitest';
-import { cgroupName, detectCgroupLayout, parseCgroupMounts } from '../../src/drivers/exec/cgroups.ts';
-import { parseFlatKeyed, parseSingleValue } from '../../src/drivers/exec/held-file.ts';
-import { parseCpuinfoMhz } from '../../src/drivers/exec/host-cpu.ts';
-import { parseStat, readPageSize, statusKb } from '../../src/drivers/exec/proc-reader.ts';
+import { cgroupName, detectCgroupLayout, parseCgroupMounts } from '../../src/drivers/exec/cgroups.js';
+import { parseFlatKeyed, parseSingleValue } from '../../src/drivers/exec/held-file.js';
+import { parseCpuinfoMhz } from '../../src/drivers/exec/host-cpu.js';
+import { parseStat, readPageSize, statusKb } from '../../src/drivers/exec/proc-reader.js';
 
 const HYBRID_MOUNTINFO = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu

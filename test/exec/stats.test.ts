@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TaskResourceUsage } from '../../src/drivers/usage.ts';
-import { isValidSample } from '../../src/drivers/validate-sample.ts';
-import { isRoot, node, readStats, spec, testDriver, waitFor } from './helpers.ts';
+import type { TaskResourceUsage } from '../../src/drivers/usage.js';
+import { isValidSample } from '../../src/drivers/validate-sample.js';
+import { isRoot, node, readStats, spec, testDriver, waitFor } from './helpers.js';
 
 const INTERVAL = 150;
 const BUSY = 'for(;;){}';

@@ -3,10 +3,10 @@
  * reach `latestResourceUsage()`; the task's own exit ends the stats hook quietly (no warn/error line).
  */
 import { afterEach, expect, it } from 'vitest';
-import { createTaskRunner } from '../../src/task-runner/create-task-runner.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
-import { node, spec, testDriver, waitFor } from './helpers.ts';
+import { createTaskRunner } from '../../src/task-runner/create-task-runner.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
+import { node, spec, testDriver, waitFor } from './helpers.js';
 
 const leaks = useLeakCheck();
 let setup: ReturnType<typeof testDriver> | undefined;

@@ -1,9 +1,9 @@
 /** The generator itself, on a small machine: what it derives, and that the coverage check can fail. */
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, fromPromise, setup, waitFor } from 'xstate';
-import { createMachineCoverage } from '../../src/testing/coverage.ts';
-import { deriveTestMachine } from '../../src/testing/derive-test-machine.ts';
-import { createMachineTestModel, describePath } from '../../src/testing/machine-test-model.ts';
+import { createMachineCoverage } from '../../src/testing/coverage.js';
+import { deriveTestMachine } from '../../src/testing/derive-test-machine.js';
+import { createMachineTestModel, describePath } from '../../src/testing/machine-test-model.js';
 
 const fetcher = setup({
   types: { context: {} as { retries: number } },

@@ -1,8 +1,8 @@
 /** Small pieces the model and property tests share: fake time, log capture, samples. */
 import pino from 'pino';
 import { vi } from 'vitest';
-import { emptyMemoryStats, type TaskResourceUsage } from '../../src/drivers/usage.ts';
-import type { Logger } from '../../src/runtime/logger.ts';
+import { emptyMemoryStats, type TaskResourceUsage } from '../../src/drivers/usage.js';
+import type { Logger } from '../../src/runtime/logger.js';
 
 /**
  * Fakes only the timer functions and Date: `setImmediate` stays real, so `flush()` can let every

@@ -5,28 +5,28 @@
  * the production machine unvisited.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type StatsHookContext, statsHookMachine } from '../../machines/stats-hook.machine.ts';
+import { type StatsHookContext, statsHookMachine } from '../../machines/stats-hook.machine.js';
 import {
   PluginShutdownError,
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from '../../src/drivers/errors.ts';
-import { createStatsHook, type StatsHook } from '../../src/stats-hook/create-stats-hook.ts';
-import { createMachineCoverage } from '../../src/testing/coverage.ts';
+} from '../../src/drivers/errors.js';
+import { createStatsHook, type StatsHook } from '../../src/stats-hook/create-stats-hook.js';
+import { createMachineCoverage } from '../../src/testing/coverage.js';
 import {
   createMachineTestModel,
   describePath,
   type EventExecutor,
   type ModelPath,
   type ModelSnapshot,
-} from '../../src/testing/machine-test-model.ts';
+} from '../../src/testing/machine-test-model.js';
 import {
   createScriptedDriver,
   type ScriptedDriver,
   type ScriptedStream,
-} from '../support/scripted-driver.ts';
-import { advance, captureLogs, flush, invalidSample, useFakeTime, validSample } from './harness.ts';
+} from '../support/scripted-driver.js';
+import { advance, captureLogs, flush, invalidSample, useFakeTime, validSample } from './harness.js';
 
 const OPEN_TIMEOUT_MS = 10_000;
 const STALL_TIMEOUT_MS = 30_000;

@@ -4,21 +4,21 @@
  * checks in every state which driver calls are in flight, what timers run, and what is left at the end.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.ts';
-import { taskRunnerMachine } from '../../machines/task-runner.machine.ts';
-import type { ExitResult } from '../../src/drivers/contract.ts';
-import { PluginShutdownError, RecoverableError } from '../../src/drivers/errors.ts';
-import { createTaskRunner, type TaskRunner } from '../../src/task-runner/create-task-runner.ts';
-import { createMachineCoverage } from '../../src/testing/coverage.ts';
+import type { TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.js';
+import { taskRunnerMachine } from '../../machines/task-runner.machine.js';
+import type { ExitResult } from '../../src/drivers/contract.js';
+import { PluginShutdownError, RecoverableError } from '../../src/drivers/errors.js';
+import { createTaskRunner, type TaskRunner } from '../../src/task-runner/create-task-runner.js';
+import { createMachineCoverage } from '../../src/testing/coverage.js';
 import {
   createMachineTestModel,
   describePath,
   type EventExecutor,
   type ModelPath,
   type ModelSnapshot,
-} from '../../src/testing/machine-test-model.ts';
-import { createScriptedDriver, type ScriptedCall, type ScriptedDriver } from '../support/scripted-driver.ts';
-import { advance, captureLogs, flush, useFakeTime } from './harness.ts';
+} from '../../src/testing/machine-test-model.js';
+import { createScriptedDriver, type ScriptedCall, type ScriptedDriver } from '../support/scripted-driver.js';
+import { advance, captureLogs, flush, useFakeTime } from './harness.js';
 
 const RESTART_DELAY_MS = 15_000;
 const restartPolicy = {

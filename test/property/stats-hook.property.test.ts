@@ -8,16 +8,16 @@
  */
 import { fc, it } from '@fast-check/vitest';
 import { describe, expect, vi } from 'vitest';
-import { retryDelayMs } from '../../machines/backoff.ts';
+import { retryDelayMs } from '../../machines/backoff.js';
 import {
   PluginShutdownError,
   RecoverableError,
   StatsNotImplementedError,
   TaskNotFoundError,
-} from '../../src/drivers/errors.ts';
-import { createStatsHook } from '../../src/stats-hook/create-stats-hook.ts';
-import { captureLogs, useFakeTime, validSample } from '../model/harness.ts';
-import { createScriptedDriver, type ScriptedCall, type ScriptedStream } from '../support/scripted-driver.ts';
+} from '../../src/drivers/errors.js';
+import { createStatsHook } from '../../src/stats-hook/create-stats-hook.js';
+import { captureLogs, useFakeTime, validSample } from '../model/harness.js';
+import { createScriptedDriver, type ScriptedCall, type ScriptedStream } from '../support/scripted-driver.js';
 
 const TICK_MS = 250;
 const HORIZON_MS = 30_000;

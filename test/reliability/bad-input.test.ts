@@ -15,10 +15,10 @@ import {
   loadJobFile,
   parseJob,
   parseJobText,
-} from '../../src/agent/load-job.ts';
-import { main } from '../../src/cli/program.ts';
-import { ROOT, runCli, writeJob } from '../cli/cli.ts';
-import { childProcesses } from '../support/leak-check.ts';
+} from '../../src/agent/load-job.js';
+import { main } from '../../src/cli/program.js';
+import { ROOT, runCli, writeJob } from '../cli/cli.js';
+import { childProcesses } from '../support/leak-check.js';
 
 const DIR = join(ROOT, 'test/fixtures/bad-input');
 const fixture = (name: string) => join(DIR, name);

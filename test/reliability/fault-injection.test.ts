@@ -6,9 +6,9 @@ import {
   PluginShutdownError,
   type TaskDriver,
   TaskNotFoundError,
-} from '../../src/index.ts';
-import { OPEN_FAULTS, type OpenFault, withFaults } from '../../src/testing/fault-injection.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
+} from '../../src/index.js';
+import { OPEN_FAULTS, type OpenFault, withFaults } from '../../src/testing/fault-injection.js';
+import { useLeakCheck } from '../support/leak-check.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_700_000_000_000 });

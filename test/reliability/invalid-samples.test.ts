@@ -10,7 +10,7 @@ import {
   createTaskRunner,
   findSampleProblem,
   type TaskResourceUsage,
-} from '../../src/index.ts';
+} from '../../src/index.js';
 import {
   corruptSample,
   INVALID_SAMPLE_CAUSE,
@@ -18,11 +18,11 @@ import {
   type InvalidSampleKind,
   mulberry32,
   withFaults,
-} from '../../src/testing/fault-injection.ts';
-import { fakeStats } from '../support/fake-stats.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
-import { sampleAt } from '../support/sample.ts';
+} from '../../src/testing/fault-injection.js';
+import { fakeStats } from '../support/fake-stats.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
+import { sampleAt } from '../support/sample.js';
 
 const T0 = 1_700_000_000_000;
 

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, createMachine } from 'xstate';
-import { createMockDriver, createTaskRunner } from '../../src/index.ts';
-import { childProcesses, startLeakCheck } from '../support/leak-check.ts';
+import { createMockDriver, createTaskRunner } from '../../src/index.js';
+import { childProcesses, startLeakCheck } from '../support/leak-check.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -12,11 +12,11 @@ import {
   TaskNotFoundError,
   type TaskRunner,
   type TaskRunnerOutput,
-} from '../../src/index.ts';
-import { withFaults } from '../../src/testing/fault-injection.ts';
-import { fakeStats } from '../support/fake-stats.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
+} from '../../src/index.js';
+import { withFaults } from '../../src/testing/fault-injection.js';
+import { fakeStats } from '../support/fake-stats.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_700_000_000_000 });

@@ -1,10 +1,10 @@
 /** Runtime bugs the soak and the fault injection found, each pinned by a focused test. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createMockDriver, createStatsHook, createTaskRunner } from '../../src/index.ts';
-import { fakeStats } from '../support/fake-stats.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
-import { sampleAt } from '../support/sample.ts';
+import { createMockDriver, createStatsHook, createTaskRunner } from '../../src/index.js';
+import { fakeStats } from '../support/fake-stats.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
+import { sampleAt } from '../support/sample.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_700_000_000_000 });

@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, jsonLines, startCli, waitFor, writeJob } from '../cli/cli.ts';
+import { type CliProcess, jsonLines, startCli, waitFor, writeJob } from '../cli/cli.js';
 
 interface ProcEntry {
   pid: number;

@@ -8,14 +8,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Agent, type AgentSummary, createAgent, type StopMode } from '../../src/agent/create-agent.ts';
-import type { JobInput } from '../../src/agent/job-schema.ts';
-import { parseJob } from '../../src/agent/load-job.ts';
-import { FORCED_EXIT_CODE, handleStopSignals } from '../../src/cli/signals.ts';
-import type { TaskDriver } from '../../src/drivers/contract.ts';
-import { createMockDriver, type MockDriver, type MockTaskScript } from '../../src/drivers/mock.ts';
-import { silentLogger } from '../../src/runtime/logger.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
+import { type Agent, type AgentSummary, createAgent, type StopMode } from '../../src/agent/create-agent.js';
+import type { JobInput } from '../../src/agent/job-schema.js';
+import { parseJob } from '../../src/agent/load-job.js';
+import { FORCED_EXIT_CODE, handleStopSignals } from '../../src/cli/signals.js';
+import type { TaskDriver } from '../../src/drivers/contract.js';
+import { createMockDriver, type MockDriver, type MockTaskScript } from '../../src/drivers/mock.js';
+import { silentLogger } from '../../src/runtime/logger.js';
+import { useLeakCheck } from '../support/leak-check.js';
 
 const DEADLINE_MS = 5000;
 

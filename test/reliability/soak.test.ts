@@ -3,11 +3,11 @@
  * time, every checker on. It must find no violation, and must find one when a layer misbehaves.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { TaskDriver } from '../../src/index.ts';
-import { FAULT_KINDS, INVALID_SAMPLE_KINDS } from '../../src/testing/fault-injection.ts';
-import { runSoak } from '../../src/testing/soak.ts';
-import type { SoakClock } from '../../src/testing/soak-clock.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
+import type { TaskDriver } from '../../src/index.js';
+import { FAULT_KINDS, INVALID_SAMPLE_KINDS } from '../../src/testing/fault-injection.js';
+import { runSoak } from '../../src/testing/soak.js';
+import type { SoakClock } from '../../src/testing/soak-clock.js';
+import { useLeakCheck } from '../support/leak-check.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });

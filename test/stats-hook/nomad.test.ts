@@ -3,10 +3,10 @@
  * with taskpulse's stricter expectations where the spec asks for them.
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { createStatsHook, StatsNotImplementedError, type TaskResourceUsage } from '../../src/index.ts';
-import { fakeStats } from '../support/fake-stats.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { sampleAt } from '../support/sample.ts';
+import { createStatsHook, StatsNotImplementedError, type TaskResourceUsage } from '../../src/index.js';
+import { fakeStats } from '../support/fake-stats.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { sampleAt } from '../support/sample.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 5_000_000 });

@@ -1,6 +1,6 @@
 /** One test per rule of shared/spec/stats-hook.md, named after it. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { retryDelayMs } from '../../machines/backoff.ts';
+import { retryDelayMs } from '../../machines/backoff.js';
 import {
   createStatsHook,
   PluginShutdownError,
@@ -9,11 +9,11 @@ import {
   StatsNotImplementedError,
   TaskNotFoundError,
   type TaskResourceUsage,
-} from '../../src/index.ts';
-import { type FakeStats, fakeStats, manualStream } from '../support/fake-stats.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
-import { sampleAt } from '../support/sample.ts';
+} from '../../src/index.js';
+import { type FakeStats, fakeStats, manualStream } from '../support/fake-stats.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
+import { sampleAt } from '../support/sample.js';
 
 const MINUTE = 60_000;
 

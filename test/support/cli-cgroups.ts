@@ -6,7 +6,7 @@
  */
 import { readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectCgroupLayout, parentDirs } from '../../src/drivers/exec/cgroups.ts';
+import { detectCgroupLayout, parentDirs } from '../../src/drivers/exec/cgroups.js';
 
 export const TEST_CGROUP_PARENT = 'taskpulse-test';
 

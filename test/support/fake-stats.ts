@@ -3,8 +3,8 @@
  * every call follows a plan, and a push-driven stream for tests that must decide when each sample
  * arrives.
  */
-import { abortableSleep, untilAborted } from '../../src/drivers/abortable-sleep.ts';
-import type { DriverStats, TaskResourceUsage } from '../../src/index.ts';
+import { abortableSleep, untilAborted } from '../../src/drivers/abortable-sleep.js';
+import type { DriverStats, TaskResourceUsage } from '../../src/index.js';
 
 export type CallPlan =
   | { reject: unknown }

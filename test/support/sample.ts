@@ -1,4 +1,4 @@
-import type { TaskResourceUsage } from '../../src/index.ts';
+import type { TaskResourceUsage } from '../../src/index.js';
 
 /** A valid sample with the given timestamp. */
 export function sampleAt(timestamp: number, rss = 1024): TaskResourceUsage {

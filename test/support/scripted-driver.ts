@@ -10,8 +10,8 @@ import type {
   TaskDriver,
   TaskHandle,
   TaskSpec,
-} from '../../src/drivers/contract.ts';
-import type { TaskResourceUsage } from '../../src/drivers/usage.ts';
+} from '../../src/drivers/contract.js';
+import type { TaskResourceUsage } from '../../src/drivers/usage.js';
 
 export type ScriptedMethod = 'startTask' | 'waitTask' | 'stopTask' | 'destroyTask' | 'taskStats';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { createMockDriver, createTaskRunner } from '../../src/index.ts';
+import { createMockDriver, createTaskRunner } from '../../src/index.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });

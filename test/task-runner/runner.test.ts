@@ -7,9 +7,9 @@ import {
   type MockTaskScript,
   type TaskBusEvents,
   type TaskRunner,
-} from '../../src/index.ts';
-import { useLeakCheck } from '../support/leak-check.ts';
-import { captureLogs } from '../support/log-capture.ts';
+} from '../../src/index.js';
+import { useLeakCheck } from '../support/leak-check.js';
+import { captureLogs } from '../support/log-capture.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 10_000_000 });

@@ -1,9 +1,9 @@
 /** `taskpulse agent <job files…>`: runs jobs, serves the HTTP API, ends when every task is dead. */
 import { type Command, Option } from 'commander';
-import { checkHttpBinding, DEFAULT_HTTP_PORT, HttpConfigError } from '../../agent/http-api.ts';
-import { DEFAULT_METRICS_PREFIX } from '../../agent/metrics.ts';
-import { CliError, EXIT } from '../errors.ts';
-import { loadJobs } from '../jobs.ts';
+import { checkHttpBinding, DEFAULT_HTTP_PORT, HttpConfigError } from '../../agent/http-api.js';
+import { DEFAULT_METRICS_PREFIX } from '../../agent/metrics.js';
+import { CliError, EXIT } from '../errors.js';
+import { loadJobs } from '../jobs.js';
 import {
   durationArg,
   type InspectFlags,
@@ -12,9 +12,9 @@ import {
   metricsPrefixArg,
   outputOption,
   portArg,
-} from '../options.ts';
-import type { GlobalFlags } from '../program.ts';
-import { supervise } from '../supervise.ts';
+} from '../options.js';
+import type { GlobalFlags } from '../program.js';
+import { supervise } from '../supervise.js';
 
 interface AgentFlags extends InspectFlags {
   port: number;

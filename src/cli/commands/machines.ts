@@ -1,7 +1,7 @@
 /** `taskpulse machines`: prints the state machines as JSON definitions or Mermaid diagrams. */
 import { type Command, Option } from 'commander';
-import { MACHINES, toDefinitionJson, toMermaid } from '../../machines-render.ts';
-import { CliError, EXIT } from '../errors.ts';
+import { MACHINES, toDefinitionJson, toMermaid } from '../../machines-render.js';
+import { CliError, EXIT } from '../errors.js';
 
 export function registerMachines(program: Command): void {
   program

@@ -5,9 +5,9 @@
 import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { JobInput } from '../../agent/job-schema.ts';
-import { formatProblem, JobFileError, parseJob } from '../../agent/load-job.ts';
-import { CliError, EXIT } from '../errors.ts';
+import type { JobInput } from '../../agent/job-schema.js';
+import { formatProblem, JobFileError, parseJob } from '../../agent/load-job.js';
+import { CliError, EXIT } from '../errors.js';
 import {
   durationArg,
   type InspectFlags,
@@ -15,9 +15,9 @@ import {
   inspectSettings,
   intervalArg,
   outputOption,
-} from '../options.ts';
-import type { GlobalFlags } from '../program.ts';
-import { supervise } from '../supervise.ts';
+} from '../options.js';
+import type { GlobalFlags } from '../program.js';
+import { supervise } from '../supervise.js';
 
 interface RunFlags extends InspectFlags {
   driver: 'exec' | 'docker' | 'mock';

@@ -1,6 +1,6 @@
 /** `taskpulse validate <job files…>`: checks job files, starts nothing. */
 import type { Command } from 'commander';
-import { loadJobs } from '../jobs.ts';
+import { loadJobs } from '../jobs.js';
 
 export function registerValidate(program: Command): void {
   program

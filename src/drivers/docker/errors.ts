@@ -3,8 +3,8 @@
  * the HTTP `statusCode` (and the engine's `json` body) or a Node socket `code`; everything here keys on
  * those fields, never on message text.
  */
-import { retryDelayMs } from '../../../machines/backoff.ts';
-import { RecoverableError } from '../errors.ts';
+import { retryDelayMs } from '../../../machines/backoff.js';
+import { RecoverableError } from '../errors.js';
 
 /** Nomad's docker driver: stats errors back off min(5 s × 2^n, 2 min). */
 export const DEFAULT_ENGINE_BACKOFF = { baseMs: 5000, capMs: 120_000 } as const;

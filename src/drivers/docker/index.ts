@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { type Logger, silentLogger } from '../../runtime/logger.ts';
-import { abortableSleep } from '../abortable-sleep.ts';
+import { type Logger, silentLogger } from '../../runtime/logger.js';
+import { abortableSleep } from '../abortable-sleep.js';
 import type {
   DockerTaskConfig,
   ExitResult,
@@ -16,8 +16,8 @@ import type {
   TaskDriver,
   TaskHandle,
   TaskSpec,
-} from '../contract.ts';
-import { RecoverableError, TaskNotFoundError } from '../errors.ts';
+} from '../contract.js';
+import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import {
   containerStopped,
   DEFAULT_ENGINE_BACKOFF,
@@ -29,11 +29,11 @@ import {
   isNotModified,
   startError,
   statusCodeOf,
-} from './errors.ts';
-import { parseFrame } from './parse-frame.ts';
-import { type ErrorCounter, openEngineStats } from './stats-stream.ts';
+} from './errors.js';
+import { parseFrame } from './parse-frame.js';
+import { type ErrorCounter, openEngineStats } from './stats-stream.js';
 
-export { type DockerStatsFrame, isZeroedFrame, parseFrame, ZERO_TIME } from './parse-frame.ts';
+export { type DockerStatsFrame, isZeroedFrame, parseFrame, ZERO_TIME } from './parse-frame.js';
 
 export interface DockerDriverOptions {
   /** The engine's Unix socket, e.g. `/var/run/docker.sock`. */

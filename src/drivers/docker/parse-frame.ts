@@ -22,7 +22,7 @@ import {
   type MemoryMeasurement,
   type MemoryStats,
   type TaskResourceUsage,
-} from '../usage.ts';
+} from '../usage.js';
 
 export interface DockerCpuStats {
   cpu_usage?: {

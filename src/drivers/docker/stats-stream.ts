@@ -16,10 +16,10 @@
  * - Aborting the signal closes the HTTP response at once.
  */
 import { addAbortSignal, type Readable } from 'node:stream';
-import type { Logger } from '../../runtime/logger.ts';
-import { abortableSleep } from '../abortable-sleep.ts';
-import { RecoverableError } from '../errors.ts';
-import type { TaskResourceUsage } from '../usage.ts';
+import type { Logger } from '../../runtime/logger.js';
+import { abortableSleep } from '../abortable-sleep.js';
+import { RecoverableError } from '../errors.js';
+import type { TaskResourceUsage } from '../usage.js';
 import {
   containerStopped,
   describe,
@@ -27,8 +27,8 @@ import {
   engineRetryDelayMs,
   isNotFound,
   StreamStalledError,
-} from './errors.ts';
-import { type DockerStatsFrame, isZeroedFrame } from './parse-frame.ts';
+} from './errors.js';
+import { type DockerStatsFrame, isZeroedFrame } from './parse-frame.js';
 
 /** Opens one stats HTTP stream; rejects with dockerode's error (carrying `statusCode`) on failure. */
 export type ConnectStats = (signal: AbortSignal) => Promise<Readable>;

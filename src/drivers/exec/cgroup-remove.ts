@@ -1,7 +1,7 @@
 /** Shared by both layouts: list a cgroup's pids, and empty and remove its directories. */
 import { readFileSync, rmdirSync } from 'node:fs';
-import { abortableSleep } from '../abortable-sleep.ts';
-import { isGoneError } from './held-file.ts';
+import { abortableSleep } from '../abortable-sleep.js';
+import { isGoneError } from './held-file.js';
 
 /**
  * Pids in a `cgroup.procs` file; empty when the cgroup is gone. Opened afresh on every call: v1 caches

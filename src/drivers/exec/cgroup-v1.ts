@@ -6,10 +6,10 @@
  */
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { emptyAndRemove, readProcs } from './cgroup-remove.ts';
-import type { CgroupUsage, TaskCgroup, V1Controller } from './cgroups.ts';
-import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.ts';
-import { DEFAULT_CLOCK_TICKS } from './proc-reader.ts';
+import { emptyAndRemove, readProcs } from './cgroup-remove.js';
+import type { CgroupUsage, TaskCgroup, V1Controller } from './cgroups.js';
+import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.js';
+import { DEFAULT_CLOCK_TICKS } from './proc-reader.js';
 
 type Dirs = Partial<Record<V1Controller, string>>;
 

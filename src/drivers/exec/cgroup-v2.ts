@@ -6,9 +6,9 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { emptyAndRemove, readProcs } from './cgroup-remove.ts';
-import type { CgroupUsage, TaskCgroup } from './cgroups.ts';
-import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.ts';
+import { emptyAndRemove, readProcs } from './cgroup-remove.js';
+import type { CgroupUsage, TaskCgroup } from './cgroups.js';
+import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.js';
 
 const WANTED_CONTROLLERS = ['cpu', 'memory', 'pids'];
 

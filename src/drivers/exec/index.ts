@@ -13,17 +13,17 @@
 import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Logger, silentLogger } from '../../runtime/logger.ts';
-import { abortableSleep } from '../abortable-sleep.ts';
-import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.ts';
-import { RecoverableError, TaskNotFoundError } from '../errors.ts';
-import type { TaskResourceUsage } from '../usage.ts';
-import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.ts';
-import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.ts';
-import { listProcessTree, liveGroupMembers } from './process-tree.ts';
-import { createTaskSampler, type TaskSampler } from './sampler.ts';
-import { spawnTask } from './spawn-task.ts';
-import { type CgroupManager, createCgroupManager } from './task-cgroup.ts';
+import { type Logger, silentLogger } from '../../runtime/logger.js';
+import { abortableSleep } from '../abortable-sleep.js';
+import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.js';
+import { RecoverableError, TaskNotFoundError } from '../errors.js';
+import type { TaskResourceUsage } from '../usage.js';
+import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
+import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
+import { listProcessTree, liveGroupMembers } from './process-tree.js';
+import { createTaskSampler, type TaskSampler } from './sampler.js';
+import { spawnTask } from './spawn-task.js';
+import { type CgroupManager, createCgroupManager } from './task-cgroup.js';
 
 export interface ExecDriverOptions {
   /** Where per-task stdout/stderr logs go. Default `<os.tmpdir()>/taskpulse-exec-logs`. */

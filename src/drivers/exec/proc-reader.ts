@@ -5,7 +5,7 @@
  * splitting it into 50 strings: a sample costs a few µs a process (see docs/drivers/exec.md).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { HeldFile, isGoneError } from './held-file.ts';
+import { HeldFile, isGoneError } from './held-file.js';
 
 /** Linux reports utime/stime in USER_HZ, which the kernel ABI fixes at 100 on every common arch. */
 export const DEFAULT_CLOCK_TICKS = 100;

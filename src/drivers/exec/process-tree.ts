@@ -6,7 +6,7 @@
  * held fds instead (see `PidReader.children`), since this scan costs 30–45 µs a process.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { isGoneError } from './held-file.ts';
+import { isGoneError } from './held-file.js';
 
 /** The children of `pid`, or undefined when `pid` is gone. */
 function childrenOf(pid: number, procRoot: string): number[] | undefined {

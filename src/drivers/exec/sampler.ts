@@ -10,7 +10,7 @@
  * - Totals: from the cgroup where it has the figure (CPU usage, throttling, memory usage, max usage,
  *   cache, kernel usage: what /proc cannot see), else the sum of the per-pid figures.
  */
-import { type CpuTracker, createCpuTracker } from '../cpu-tracker.ts';
+import { type CpuTracker, createCpuTracker } from '../cpu-tracker.js';
 import {
   type CpuMeasurement,
   type CpuStats,
@@ -21,10 +21,10 @@ import {
   type ResourceUsage,
   sumResourceUsage,
   type TaskResourceUsage,
-} from '../usage.ts';
-import type { CgroupUsage, TaskCgroup } from './cgroups.ts';
-import type { HostCpu } from './host-cpu.ts';
-import { DEFAULT_CLOCK_TICKS, PidReader, type ProcSample, readPageSize } from './proc-reader.ts';
+} from '../usage.js';
+import type { CgroupUsage, TaskCgroup } from './cgroups.js';
+import type { HostCpu } from './host-cpu.js';
+import { DEFAULT_CLOCK_TICKS, PidReader, type ProcSample, readPageSize } from './proc-reader.js';
 
 export interface TaskSamplerOptions {
   rootPid: number;

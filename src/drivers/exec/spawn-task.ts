@@ -12,9 +12,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import type { ExecTaskConfig, TaskSpec } from '../contract.ts';
-import { RecoverableError } from '../errors.ts';
-import { cgroupName } from './cgroups.ts';
+import type { ExecTaskConfig, TaskSpec } from '../contract.js';
+import { RecoverableError } from '../errors.js';
+import { cgroupName } from './cgroups.js';
 
 /** Exit code of the wrapper when it cannot join the cgroup (its stderr log says which file). */
 export const CGROUP_JOIN_FAILED_EXIT = 125;

@@ -1,7 +1,7 @@
 /** Creates a task's cgroup for whichever layout was detected; removes the parent once it is empty. */
 import { existsSync, rmdirSync } from 'node:fs';
-import { createCgroupV1 } from './cgroup-v1.ts';
-import { createCgroupV2 } from './cgroup-v2.ts';
+import { createCgroupV1 } from './cgroup-v1.js';
+import { createCgroupV2 } from './cgroup-v2.js';
 import {
   type CgroupLayout,
   type CgroupSupport,
@@ -9,7 +9,7 @@ import {
   parentDirs,
   prepareCgroups,
   type TaskCgroup,
-} from './cgroups.ts';
+} from './cgroups.js';
 
 export interface CgroupManager {
   readonly layout: CgroupLayout;

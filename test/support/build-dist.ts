@@ -1,0 +1,14 @@
+/**
+ * Global setup of every test project: builds dist/ first, because the CLI tests spawn
+ * `bin/taskpulse.js`, which runs the built JavaScript; a stale dist/ would test old code.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export function setup(): void {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}

@@ -6,6 +6,7 @@
  *   pending ─start─▶ starting ─started─▶ running ─exit─▶ exited ─destroyed─▶ restarting ─delay─▶ starting
  *                       │ start error ─────────────────────────────▶ restarting | dead      └─▶ dead
  *   kill (any live state) ─▶ killing ─stopped─▶ exited ─▶ dead          shutdown ─▶ detached
+ *   restart (running) ─▶ killing ─stopped─▶ exited ─▶ restarting (no delay) ─▶ starting
  *
  * On exit the `exited` hooks run before `destroyTask` is called, so no hook ever sees its task vanish.
  * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
@@ -33,6 +34,7 @@ export type TaskEventType =
   | 'Not Restarting'
   | 'Killing'
   | 'Killed'
+  | 'Restart Signaled'
   | 'Driver Failure';
 
 export interface TaskEventParams {
@@ -71,6 +73,8 @@ export interface TaskRunnerContext {
   lastExit: TaskExit | undefined;
   decision: RestartDecision | undefined;
   killRequested: boolean;
+  /** A user asked for a restart (not the policy): the next start comes at once. */
+  restartRequested: boolean;
   failed: boolean;
   /** The final state, once reached. */
   outcome: 'dead' | 'detached';
@@ -84,7 +88,12 @@ export interface TaskRunnerOutput {
   lastExit: TaskExit | undefined;
 }
 
-export type TaskRunnerEvent = { type: 'start' } | { type: 'kill' } | { type: 'shutdown' };
+export type TaskRunnerEvent =
+  | { type: 'start' }
+  | { type: 'kill' }
+  | { type: 'shutdown' }
+  /** Stop the running task and start it again at once, outside the restart policy (as `nomad alloc restart`). */
+  | { type: 'restart' };
 
 const isSuccess = (exit: TaskExit) => exit.exitCode === 0 && exit.signal === null && !exit.error;
 
@@ -144,7 +153,8 @@ export const taskRunnerMachine = setup({
       failed: params.failed,
     })),
     requestKill: assign({ killRequested: true }),
-    countRestart: assign(({ context }) => ({ restarts: context.restarts + 1 })),
+    requestRestart: assign({ restartRequested: true }),
+    countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, restartRequested: false })),
   },
   guards: {
     isRecoverableStartError: (_, params: { error: unknown }) => {
@@ -156,9 +166,11 @@ export const taskRunnerMachine = setup({
     },
     willRestart: ({ context }) => !context.killRequested && context.decision?.restart === true,
     killRequested: ({ context }) => context.killRequested,
+    restartRequested: ({ context }) => context.restartRequested,
   },
   delays: {
-    restartDelay: ({ context }) => (context.decision?.restart ? context.decision.delayMs : 0),
+    restartDelay: ({ context }) =>
+      !context.restartRequested && context.decision?.restart ? context.decision.delayMs : 0,
   },
 }).createMachine({
   id: 'taskRunner',
@@ -174,6 +186,7 @@ export const taskRunnerMachine = setup({
       lastExit: undefined,
       decision: undefined,
       killRequested: false,
+      restartRequested: false,
       failed: false,
       outcome: 'dead',
     };
@@ -245,7 +258,7 @@ export const taskRunnerMachine = setup({
           },
         ],
       },
-      on: { kill: 'killing', shutdown: 'detached' },
+      on: { kill: { target: 'killing', actions: 'requestKill' }, shutdown: 'detached' },
     },
     running: {
       entry: { type: 'runHooks', params: { phase: 'poststart' } },
@@ -275,16 +288,26 @@ export const taskRunnerMachine = setup({
           ],
         },
       },
-      on: { kill: 'killing', shutdown: 'detached' },
+      on: {
+        kill: { target: 'killing', actions: 'requestKill' },
+        restart: {
+          target: 'killing',
+          actions: [
+            'requestRestart',
+            {
+              type: 'taskEvent',
+              params: { type: 'Restart Signaled', message: 'User requested task to restart' },
+            },
+          ],
+        },
+        shutdown: 'detached',
+      },
     },
     killing: {
-      entry: [
-        'requestKill',
-        {
-          type: 'taskEvent',
-          params: { type: 'Killing', message: 'Sent interrupt, waiting for the task to exit' },
-        },
-      ],
+      entry: {
+        type: 'taskEvent',
+        params: { type: 'Killing', message: 'Sent interrupt, waiting for the task to exit' },
+      },
       invoke: {
         src: 'stopTask',
         input: ({ context }) => ({ taskId: context.taskId, timeoutMs: context.killTimeoutMs }),
@@ -304,7 +327,8 @@ export const taskRunnerMachine = setup({
           },
         },
       },
-      on: { shutdown: 'detached' },
+      // A kill while stopping for a restart: the task stays dead.
+      on: { kill: { actions: 'requestKill' }, shutdown: 'detached' },
     },
     exited: {
       initial: 'destroying',
@@ -350,6 +374,14 @@ export const taskRunnerMachine = setup({
               actions: { type: 'taskEvent', params: { type: 'Killed', message: 'Task successfully killed' } },
             },
             {
+              guard: 'restartRequested',
+              target: '#taskRunner.restarting',
+              actions: {
+                type: 'taskEvent',
+                params: { type: 'Restarting', message: 'User requested restart', restartInMs: 0 },
+              },
+            },
+            {
               guard: 'willRestart',
               target: '#taskRunner.restarting',
               actions: {
@@ -380,6 +412,8 @@ export const taskRunnerMachine = setup({
     restarting: {
       after: { restartDelay: { target: 'starting', actions: 'countRestart' } },
       on: {
+        // Asked to restart while waiting to: start now.
+        restart: { target: 'starting', actions: 'countRestart' },
         kill: {
           target: 'dead',
           actions: [

@@ -34,6 +34,8 @@ export interface CreateAgentOptions {
   http?: { port?: number; host?: string; token?: string; limits?: Partial<HttpLimits> };
   /** Prometheus metric name prefix. Default `taskpulse_task`. */
   metricsPrefix?: string;
+  /** Add the agent process's own metrics (prom-client's defaults) to the Prometheus text. Default true. */
+  processMetrics?: boolean;
   /** Keep running (and serving the API) after every task is dead, until `stop()`. */
   keepServing?: boolean;
   /** What `stop()` does by default: kill the tasks (default) or leave them running and detach. */
@@ -144,6 +146,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
     bus,
     labelsFor: (ref: TaskRef) => taskLabels.get(ref.taskId),
     ...(options.metricsPrefix ? { prefix: options.metricsPrefix } : {}),
+    processMetrics: options.processMetrics ?? true,
   });
   const usage = trackUsage(bus);
   let http: HttpApi | undefined;

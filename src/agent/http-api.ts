@@ -1,21 +1,18 @@
 /**
- * The agent's HTTP API (node:http, 127.0.0.1 by default): allocations and task states with events,
- * Nomad-shaped allocation stats, metrics as JSON or Prometheus text, and a health check. Read-only:
- * every route is GET (405 otherwise); unknown paths and ids answer 404; all errors are JSON.
- *
- * Hardening: a non-loopback address needs a bearer token (compared in constant time); paths are
- * matched as sent, never normalised or decoded, so `..` or `%2F` can only miss a route; bodies,
- * headers and slow clients are bounded (`HttpLimits`); a request with a body never keeps its connection.
+ * The agent's HTTP API (127.0.0.1 by default): allocations and task states with events, Nomad-shaped
+ * allocation stats, metrics as JSON or Prometheus text (also at `/metrics`), task logs, task restart
+ * and stop, and a health check. Unknown paths and ids answer 404; all errors are JSON. The routes
+ * are a table (`apiRoutes`), served by the hardened server of `http-server.ts`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type AddressInfo, isIP } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { isIP } from 'node:net';
 import { sumResourceUsage, type TaskResourceUsage } from '../drivers/usage.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Agent, AgentTask, Allocation } from './create-agent.js';
+import { createHttpServer, cut, HttpError, type HttpLimits, type Route } from './http-server.js';
 import type { MetricsSink } from './metrics.js';
-import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage, toJson } from './nomad-json.js';
+import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage } from './nomad-json.js';
+
+export { DEFAULT_HTTP_LIMITS, type HttpLimits, type Route } from './http-server.js';
 
 export const DEFAULT_HTTP_PORT = 4646;
 
@@ -27,36 +24,12 @@ export interface HttpApiOptions {
   port?: number;
   /** Default 127.0.0.1. Any other (non-loopback) address requires `token`. */
   host?: string;
-  /** When set, every request needs `Authorization: Bearer <token>`. */
+  /** When set, every request but the health check needs it (`Authorization: Bearer` or `X-Nomad-Token`). */
   token?: string;
   limits?: Partial<HttpLimits>;
+  /** More routes (log endpoints, a web UI), tried after the API's own. */
+  routes?: readonly Route[];
 }
-
-export interface HttpLimits {
-  /** Largest request body (the API reads none; this bounds what a client may send). Default 16 KiB. */
-  maxBodyBytes: number;
-  /** Largest request line plus headers (a longer URL or header answers 431). Default 16 KiB. */
-  maxHeaderBytes: number;
-  /** Time to receive the headers, and the whole request. Defaults 10 s and 30 s. */
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  /** Idle keep-alive connections close after this. Default 5 s. */
-  keepAliveTimeoutMs: number;
-  /** How often node checks the two request timeouts (its own default, 30 s, would triple them). */
-  timeoutCheckMs: number;
-  /** Open connections at most. Default 256. */
-  maxConnections: number;
-}
-
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {
-  maxBodyBytes: 16 * 1024,
-  maxHeaderBytes: 16 * 1024,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
-  timeoutCheckMs: 1_000,
-  maxConnections: 256,
-};
 
 /** The HTTP API cannot be served as configured (a non-loopback address without a token). */
 export class HttpConfigError extends Error {
@@ -83,31 +56,10 @@ export function checkHttpBinding(host: string, token: string | undefined): void 
   }
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
-/** Constant time: equal-length digests, so neither the content nor the length leaks through timing. */
-function tokenMatches(header: string | undefined, expected: Buffer): boolean {
-  const given = /^Bearer +(\S+) *$/i.exec(header ?? '')?.[1] ?? '';
-  return timingSafeEqual(digest(given), expected);
-}
-
-/** Echoed values (paths, ids) are cut: a 10 KiB id is not worth sending back. */
-const cut = (text: string) => (text.length > 80 ? `${text.slice(0, 77)}…` : text);
-
 export interface HttpApi {
   /** Resolves with the base URL, e.g. `http://127.0.0.1:4646`. */
   listen(): Promise<string>;
   close(): Promise<void>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 /** Nomad's task state: pending, running or dead. */
@@ -174,167 +126,108 @@ function allocationStatsJson(alloc: Allocation) {
   };
 }
 
-function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-) {
-  const text = toJson(body);
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  response.end(text);
+/** The task a request names: `TaskName` in the body, or every task of the allocation when empty. */
+function tasksNamed(alloc: Allocation, body: unknown): AgentTask[] {
+  const name = (body as { TaskName?: unknown } | undefined)?.TaskName;
+  if (name === undefined || name === '') return [...alloc.tasks.values()];
+  if (typeof name !== 'string') throw new HttpError(400, 'TaskName must be a string');
+  const task = alloc.tasks.get(name);
+  if (!task) throw new HttpError(404, `unknown task ${cut(JSON.stringify(name))} in allocation ${alloc.id}`);
+  return [task];
 }
 
-export function createHttpApi(options: HttpApiOptions): HttpApi {
-  const { agent, metrics, logger } = options;
-  const host = options.host ?? '127.0.0.1';
-  checkHttpBinding(host, options.token);
-  const expectedToken = options.token === undefined ? undefined : digest(options.token);
-  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
-  const tooLarge = `request body too large (at most ${limits.maxBodyBytes} bytes)`;
-
+/** The API's routes: pure data, so other parts (logs, a web UI) add theirs beside them. */
+export function apiRoutes(agent: HttpApiOptions['agent'], metrics: MetricsSink): Route[] {
   const findAllocation = (id: string) => {
     // Ids are looked up as sent (never decoded): only the agent's own allocations can match.
     const alloc = agent.allocation(id);
     if (!alloc) throw new HttpError(404, `unknown allocation id: ${cut(id)}`);
     return alloc;
   };
-
-  /** Routes: path pattern → GET handler. */
-  const routes: [
-    RegExp,
-    (match: RegExpMatchArray, url: URL, response: ServerResponse) => Promise<void> | void,
-  ][] = [
-    [/^\/v1\/health$/, (_m, _u, response) => sendJson(response, 200, { status: 'ok' })],
-    [
-      /^\/v1\/allocations$/,
-      (_m, _u, response) => sendJson(response, 200, agent.allocations.map(allocationJson)),
-    ],
-    [
-      /^\/v1\/allocation\/([^/]+)$/,
-      ([, id], _u, response) => sendJson(response, 200, allocationJson(findAllocation(id ?? ''))),
-    ],
-    [
-      /^\/v1\/client\/allocation\/([^/]+)\/stats$/,
-      ([, id], _u, response) => sendJson(response, 200, allocationStatsJson(findAllocation(id ?? ''))),
-    ],
-    [
-      /^\/v1\/metrics$/,
-      async (_m, url, response) => {
-        const format = url.searchParams.get('format');
-        if (format === 'prometheus') {
-          const text = await metrics.prometheus();
-          response.writeHead(200, { 'content-type': metrics.contentType });
-          response.end(text);
-        } else if (format === null || format === 'json') {
-          sendJson(response, 200, await metrics.json());
-        } else {
+  const prometheus: Route['handler'] = async ({ response }) => {
+    const text = await metrics.prometheus();
+    response.writeHead(200, { 'content-type': metrics.contentType });
+    response.end(text);
+  };
+  const restart: Route['handler'] = ({ match: [, id], body, json }) => {
+    const alloc = findAllocation(id ?? '');
+    const tasks = tasksNamed(alloc, body);
+    const idle = tasks.filter((task) => !task.runner.restart());
+    // Every named task was asked; the ones that could not (not running) are the error.
+    if (idle.length === tasks.length) {
+      throw new HttpError(
+        409,
+        `cannot restart ${idle.map((task) => `${task.name} (${task.runner.state})`).join(', ')}: not running`,
+      );
+    }
+    json(200, {});
+  };
+  const stop: Route['handler'] = ({ match: [, id], body, json }) => {
+    const alloc = findAllocation(id ?? '');
+    const tasks = tasksNamed(alloc, body);
+    for (const task of tasks) {
+      if (task.runner.actor.getSnapshot().status === 'active') void task.runner.kill();
+    }
+    json(200, { EvalID: '', Index: 0, Tasks: tasks.map((task) => task.name) });
+  };
+  return [
+    {
+      method: 'GET',
+      path: /^\/v1\/health$/,
+      public: true,
+      handler: ({ json }) => json(200, { status: 'ok' }),
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/allocations$/,
+      handler: ({ url, json }) => {
+        // As Nomad's `?prefix=`: the ids that start with it (the CLI resolves short ids with it).
+        const prefix = url.searchParams.get('prefix') ?? '';
+        json(200, agent.allocations.filter((alloc) => alloc.id.startsWith(prefix)).map(allocationJson));
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/allocation\/([^/]+)$/,
+      handler: ({ match: [, id], json }) => json(200, allocationJson(findAllocation(id ?? ''))),
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/client\/allocation\/([^/]+)\/stats$/,
+      handler: ({ match: [, id], json }) => json(200, allocationStatsJson(findAllocation(id ?? ''))),
+    },
+    // Nomad's restart: `{"TaskName": "web"}`, or every task of the allocation when empty.
+    { method: 'POST', path: /^\/v1\/client\/allocation\/([^/]+)\/restart$/, handler: restart },
+    { method: 'PUT', path: /^\/v1\/client\/allocation\/([^/]+)\/restart$/, handler: restart },
+    // Nomad's stop ends the allocation; `{"TaskName": "web"}` (taskpulse's addition) ends one task.
+    { method: 'POST', path: /^\/v1\/allocation\/([^/]+)\/stop$/, handler: stop },
+    { method: 'PUT', path: /^\/v1\/allocation\/([^/]+)\/stop$/, handler: stop },
+    {
+      method: 'GET',
+      path: /^\/v1\/metrics$/,
+      handler: async (context) => {
+        const format = context.url.searchParams.get('format');
+        if (format === 'prometheus') return prometheus(context);
+        if (format !== null && format !== 'json') {
           throw new HttpError(400, `unknown format: ${cut(format)} (use json or prometheus)`);
         }
+        context.json(200, await metrics.json());
       },
-    ],
+    },
+    // Where Prometheus looks by default.
+    { method: 'GET', path: /^\/metrics$/, handler: prometheus },
   ];
+}
 
-  const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    const target = request.url ?? '';
-    // Origin-form only (`/path?query`): an absolute URL or `*` names no route of ours.
-    if (!target.startsWith('/')) throw new HttpError(400, `bad request target: ${cut(target)}`);
-    const declared = Number(request.headers['content-length'] ?? 0);
-    if (!(declared <= limits.maxBodyBytes)) {
-      throw new HttpError(413, tooLarge);
-    }
-    if (expectedToken && !tokenMatches(request.headers.authorization, expectedToken)) {
-      throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
-    }
-    // The path as sent: the URL parser would resolve `..` and `%2e%2e`, so it only reads the query.
-    const query = target.indexOf('?');
-    const pathname = query < 0 ? target : target.slice(0, query);
-    const url = new URL(`http://localhost/${query < 0 ? '' : target.slice(query)}`);
-    for (const [pattern, handler] of routes) {
-      const match = pathname.match(pattern);
-      if (!match) continue;
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        throw new HttpError(405, `method ${request.method ?? '?'} not allowed on ${cut(pathname)}`, {
-          allow: 'GET, HEAD',
-        });
-      }
-      return handler(match, url, response);
-    }
-    throw new HttpError(404, `no such endpoint: ${cut(pathname)}`);
-  };
-
-  const serverOptions = {
-    maxHeaderSize: limits.maxHeaderBytes,
-    connectionsCheckingInterval: limits.timeoutCheckMs,
-  };
-  const server = createServer(serverOptions, (request, response) => {
-    // The API reads no body: one that is sent is bounded, and its connection is not reused.
-    const hasBody =
-      request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length']) > 0;
-    if (hasBody) {
-      response.setHeader('connection', 'close');
-      let received = 0;
-      request.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received <= limits.maxBodyBytes) return;
-        if (!response.headersSent) {
-          sendJson(response, 413, { error: tooLarge, status: 413 });
-        }
-        request.destroy();
-      });
-    }
-    handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) return; // answered already (an oversized body)
-      if (error instanceof HttpError) {
-        sendJson(response, error.status, { error: error.message, status: error.status }, error.headers);
-        return;
-      }
-      logger.error({ error: String(error), url: request.url }, 'HTTP request failed');
-      if (!response.headersSent) sendJson(response, 500, { error: 'internal error', status: 500 });
-      else response.destroy();
-    });
+export function createHttpApi(options: HttpApiOptions): HttpApi {
+  const host = options.host ?? '127.0.0.1';
+  checkHttpBinding(host, options.token);
+  return createHttpServer({
+    routes: [...apiRoutes(options.agent, options.metrics), ...(options.routes ?? [])],
+    logger: options.logger,
+    port: options.port ?? DEFAULT_HTTP_PORT,
+    host,
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
-
-  server.headersTimeout = limits.headersTimeoutMs;
-  server.requestTimeout = limits.requestTimeoutMs;
-  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  server.maxConnections = limits.maxConnections;
-  // Malformed requests, oversized headers and slow clients get a JSON answer too, then the socket closes.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable) return socket.destroy();
-    const [status, message] =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'request headers too large']
-        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'request timeout']
-          : [400, 'bad request'];
-    const body = toJson({ error: message, status });
-    socket.end(
-      `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
-
-  return {
-    listen: () =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port ?? DEFAULT_HTTP_PORT, host, () => {
-          server.off('error', reject);
-          const { port } = server.address() as AddressInfo;
-          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
-        });
-      }),
-    close: () =>
-      new Promise((resolve) => {
-        if (!server.listening) return resolve();
-        server.close(() => resolve());
-        // Keep-alive connections would hold `close` open until they time out.
-        server.closeAllConnections();
-      }),
-  };
 }

@@ -4,9 +4,12 @@
  * one, so an embedding application's metrics stay its own). It listens on the bus: a sample sets only
  * the gauges in its `metrics` map (already filtered to non-zero or measured values), and a task's
  * series are removed when its stats end, so an exited task does not linger with stale figures.
+ * Each task's state, restarts, OOM kills and exit code (`lifecycle-metrics.ts`) stay; the process's
+ * own metrics (prom-client's defaults) are added when asked for.
  */
-import { Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { TaskBus, TaskBusEvents, TaskRef } from '../runtime/bus.js';
+import { trackLifecycleMetrics } from './lifecycle-metrics.js';
 
 export const DEFAULT_METRICS_PREFIX = 'taskpulse_task';
 /** The prefix Nomad's own dashboards query. */
@@ -39,12 +42,26 @@ const HELP: Record<string, string> = {
   'cpu.total_ticks': 'CPU consumed by the task, MHz.',
 };
 
-/** Nomad's `/v1/metrics` JSON shape (gauges only: taskpulse publishes no counters or samples). */
+/** Nomad's `/v1/metrics` JSON shape (taskpulse publishes no samples). */
 export interface MetricsJson {
   Timestamp: string;
   Gauges: { Name: string; Value: number; Labels: Record<string, string> }[];
-  Counters: never[];
+  Counters: { Name: string; Count: number; Sum: number; Labels: Record<string, string> }[];
   Samples: never[];
+}
+
+let processRegistry: Registry | undefined;
+/**
+ * prom-client's default metrics (process CPU, memory, fds, event loop, GC) in a registry of their
+ * own, made once per process: they describe the process, and each collection starts observers
+ * that are never stopped.
+ */
+function processMetricsRegistry(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }
 
 export interface MetricsSinkOptions {
@@ -55,6 +72,8 @@ export interface MetricsSinkOptions {
   prefix?: string;
   /** Default: a new registry. */
   registry?: Registry;
+  /** Add the process's own metrics (prom-client's defaults) to the Prometheus text. Default false. */
+  processMetrics?: boolean;
 }
 
 export interface MetricsSink {
@@ -119,26 +138,51 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
 
   options.bus.on('task:stats', onStats);
   options.bus.on('task:stats-ended', onEnded);
+  const stopLifecycle = trackLifecycleMetrics({
+    bus: options.bus,
+    registry,
+    prefix,
+    labelsFor: options.labelsFor,
+  });
+  const dotted = (name: string) =>
+    dottedNames.get(name) ?? `${prefix.replaceAll('_', '.')}.${name.slice(prefix.length + 1)}`;
+  const labelsJson = (labels: Partial<Record<string, string | number>>) =>
+    Object.fromEntries(Object.entries(labels).map(([key, label]) => [key, String(label)]));
 
   return {
     registry,
     prefix,
     contentType: registry.contentType,
-    prometheus: () => registry.metrics(),
+    // Merged at each scrape: the usage gauges are registered as their first values arrive.
+    prometheus: () =>
+      options.processMetrics
+        ? Registry.merge([registry, processMetricsRegistry()]).metrics()
+        : registry.metrics(),
     async json() {
       const metrics = await registry.getMetricsAsJSON();
-      const gaugesJson = metrics.flatMap((metric) =>
-        metric.values.map((value) => ({
-          Name: dottedNames.get(metric.name) ?? metric.name,
-          Value: value.value,
-          Labels: Object.fromEntries(
-            Object.entries(value.labels).map(([key, label]) => [key, String(label)]),
-          ),
-        })),
-      );
-      return { Timestamp: new Date().toISOString(), Gauges: gaugesJson, Counters: [], Samples: [] };
+      const gaugesJson = metrics
+        .filter((metric) => String(metric.type) === 'gauge')
+        .flatMap((metric) =>
+          metric.values.map((value) => ({
+            Name: dotted(metric.name),
+            Value: value.value,
+            Labels: labelsJson(value.labels),
+          })),
+        );
+      const countersJson = metrics
+        .filter((metric) => String(metric.type) === 'counter')
+        .flatMap((metric) =>
+          metric.values.map((value) => ({
+            Name: dotted(metric.name.replace(/_total$/, '')),
+            Count: value.value,
+            Sum: value.value,
+            Labels: labelsJson(value.labels),
+          })),
+        );
+      return { Timestamp: new Date().toISOString(), Gauges: gaugesJson, Counters: countersJson, Samples: [] };
     },
     close() {
+      stopLifecycle();
       options.bus.off('task:stats', onStats);
       options.bus.off('task:stats-ended', onEnded);
       registry.clear();

@@ -59,6 +59,11 @@ export interface TaskRunner {
   kill(): Promise<TaskRunnerOutput>;
   /** Leaves the task running and stops supervising it. */
   shutdown(): Promise<TaskRunnerOutput>;
+  /**
+   * Stops the task and starts it again at once, outside its restart policy. Only a running task (or
+   * one waiting to restart) can; returns false otherwise.
+   */
+  restart(): boolean;
   /** `pending`, `starting`, `running`, `killing`, `exited`, `restarting`, `dead` or `detached`. */
   readonly state: string;
   latestResourceUsage(): LatestResourceUsage | undefined;
@@ -238,6 +243,11 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     shutdown() {
       actor.send({ type: 'shutdown' });
       return done;
+    },
+    restart() {
+      if (!actor.getSnapshot().can({ type: 'restart' })) return false;
+      actor.send({ type: 'restart' });
+      return true;
     },
     get state() {
       return stateName(actor.getSnapshot().value);

@@ -104,11 +104,14 @@ describe('HTTP API', () => {
     expect(text).toContain('taskpulse_task_cpu_total_percent{');
     // Unmeasured zeros are not published: the mock measures no swap.
     expect(text).not.toContain('taskpulse_task_memory_swap');
-    // 'short' exits after 300 ms: its series go, 'steady' stays.
-    await waitFor('the exited task to leave the scrape', async () => {
+    // 'short' exits after 300 ms: its usage series go, 'steady' stays; its life's series remain.
+    const afterExit = await waitFor('the exited task to leave the scrape', async () => {
       const body = await (await fetch(`${base}/v1/metrics?format=prometheus`)).text();
-      return body.includes('task="short"') ? undefined : body;
+      return /taskpulse_task_(memory|cpu)_\w+\{[^}]*task="short"/.test(body) ? undefined : body;
     });
+    expect(afterExit).toContain(
+      `taskpulse_task_exit_code{job="api",task_group="g",alloc_id="${allocId}",task="short",namespace="team-a"} 0`,
+    );
     expect(await agent.metrics.prometheus()).toContain('task="steady"');
     const json = (await get(`${base}/v1/metrics`)).body as { Gauges: { Name: string; Labels: object }[] };
     expect(json.Gauges.find((gauge) => gauge.Name === 'taskpulse.task.memory.rss')?.Labels).toEqual({

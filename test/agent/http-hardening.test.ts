@@ -5,7 +5,6 @@
  * go through node:http and raw sockets, which send paths as written (fetch would normalise `..`).
  */
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Agent, createAgent } from '../../src/agent/create-agent.js';
 import {
@@ -18,6 +17,7 @@ import {
 import { parseJob } from '../../src/agent/load-job.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { useLeakCheck } from '../support/leak-check.js';
+import { jsonOf, raw, statusOf } from '../support/raw-http.js';
 
 const job = parseJob({
   name: 'hard',
@@ -91,26 +91,6 @@ function send(
   });
 }
 
-/** Raw bytes over a socket: resolves with everything the server sent once it closes the connection. */
-function raw(port: number, text: string, { end = true } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => {
-      if (end) socket.end(text);
-      else socket.write(text);
-    });
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(received));
-  });
-}
-
-const statusOf = (response: string) => Number(response.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
-const jsonOf = (response: string) => JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as unknown;
-
 describe('HTTP API: where it listens and who may ask', () => {
   it('listens on 127.0.0.1 unless told otherwise', async () => {
     const { agent } = await startAgent();
@@ -162,7 +142,7 @@ describe('HTTP API: where it listens and who may ask', () => {
         headers: authorization === undefined ? {} : { authorization },
       });
       expect(reply.status, String(authorization)).toBe(401);
-      expect(reply.json).toEqual({ error: 'missing or wrong bearer token', status: 401 });
+      expect(reply.json).toEqual({ error: 'missing or wrong token', status: 401 });
       expect(reply.headers['www-authenticate']).toBe('Bearer');
     }
     // Unknown routes too: without the token nothing is revealed, not even what exists.

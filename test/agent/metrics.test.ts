@@ -63,7 +63,10 @@ describe('metrics sink', () => {
     const bus = createBus();
     const sink = createMetricsSink({ bus, labelsFor: () => undefined });
     bus.emit('task:stats', { ...ref, sample: sampleAt(1), metrics: new Map([['memory.rss', 1]]) });
-    expect(await sink.prometheus()).toBe('\n');
+    const samples = (await sink.prometheus())
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    expect(samples).toEqual([]);
     expect(() => createMetricsSink({ bus, labelsFor: () => labels, prefix: 'bad-prefix' })).toThrow(
       /invalid metrics prefix/,
     );

@@ -52,6 +52,7 @@ const testModel = createMachineTestModel(taskRunnerMachine, {
   // Guards read these: how many restarts the window holds (bounded by `attempts`) and a pending kill.
   serializeContext: (context: TaskRunnerContext) => ({
     kill: context.killRequested,
+    restart: context.restartRequested,
     window: context.restartWindow?.count ?? 0,
   }),
 });
@@ -124,6 +125,10 @@ const executors: Record<string, EventExecutor> = {
     leave(() => {
       run.runner.shutdown().catch(() => {});
     }),
+  restart: () =>
+    leave(() => {
+      run.runner.restart();
+    }),
   'done:startTask': () => run.driver.pending('startTask').resolve({ taskId: 't1', startedAt: Date.now() }),
   'error:startTask': (event) => run.driver.pending('startTask').reject(event.error),
   'done:waitTask': (event) => run.driver.pending('waitTask').resolve(toResult(event.output as TaskExit)),
@@ -138,11 +143,13 @@ const executors: Record<string, EventExecutor> = {
   'done:destroyTask': () => run.driver.pending('destroyTask').resolve(undefined),
   'error:destroyTask': (event) => run.driver.pending('destroyTask').reject(event.error),
   'after:restartDelay': async (_, before) => {
-    const { decision } = before.context as TaskRunnerContext;
-    const delay = decision?.restart ? decision.delayMs : 0;
-    await advance(delay - 1);
-    expect(run.runner.state, `still restarting 1 ms before its ${delay} ms timer`).toBe('restarting');
-    await advance(1);
+    const { decision, restartRequested } = before.context as TaskRunnerContext;
+    const delay = !restartRequested && decision?.restart ? decision.delayMs : 0;
+    if (delay > 0) {
+      await advance(delay - 1);
+      expect(run.runner.state, `still restarting 1 ms before its ${delay} ms timer`).toBe('restarting');
+    }
+    await advance(delay === 0 ? 0 : 1);
   },
 };
 

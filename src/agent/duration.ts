@@ -1,6 +1,7 @@
 /**
- * Durations in job files: a number of milliseconds, or a string with a unit as Nomad writes them
- * (`"500ms"`, `"5s"`, `"1m30s"`, `"24h"`). Hand-parsed: the grammar is five units and a loop.
+ * Durations in job files and flags: a string with a unit as Nomad writes them (`"500ms"`, `"5s"`,
+ * `"1m30s"`, `"24h"`), or `0`, which needs none (as Go's `time.ParseDuration`). Hand-parsed: the
+ * grammar is five units and a loop.
  */
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -10,6 +11,7 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 export function parseDuration(text: string): number | undefined {
   const source = text.trim();
   if (source === '') return undefined;
+  if (/^0+(\.0+)?$/.test(source)) return 0;
   let total = 0;
   PART.lastIndex = 0;
   while (PART.lastIndex < source.length) {
@@ -19,6 +21,11 @@ export function parseDuration(text: string): number | undefined {
     total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
   }
   return Number.isFinite(total) ? Math.round(total) : undefined;
+}
+
+/** A number without its unit (other than zero): seconds or milliseconds, nobody can tell. */
+export function isUnitless(text: string): boolean {
+  return /^\d+(\.\d+)?$/.test(text.trim()) && Number(text) !== 0;
 }
 
 /** `1500` → `"1.5s"`, for messages and docs. */

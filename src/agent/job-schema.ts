@@ -1,11 +1,13 @@
 /**
  * The job file schema (zod 4). A job has groups; a group has tasks; each group becomes one
  * allocation per `count`. Names follow Nomad's job spec where it has one (`restart`, `resources`,
- * `kill_timeout`, `kill_signal`); durations are milliseconds or strings like `"500ms"`, `"5s"`, `"1m"`.
- * Parsing returns the normalised job: durations in ms, defaults filled in.
+ * `kill_timeout`, `kill_signal`); durations are strings with a unit like `"500ms"`, `"5s"`, `"1m"`.
+ * In a job file a bare number is refused (is `5` seconds or milliseconds?); in code (`parseJob`)
+ * a number is milliseconds, as every `…Ms` option of the API. Parsing returns the normalised job:
+ * durations in ms, defaults filled in.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { formatDuration, isUnitless, parseDuration } from './duration.js';
 
 const name = z
   .string()
@@ -21,17 +23,28 @@ const osString = z.string().refine((value) => !value.includes('\0'), 'must not c
  */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 
-const DURATION_MESSAGE = 'expected a duration: milliseconds or a string like "500ms", "5s", "1m30s"';
+const DURATION_MESSAGE = 'expected a duration like "500ms", "5s" or "1m30s"';
 
-/** A duration in ms at least `minMs`: a number, or a string with units. */
-const duration = (minMs: number) =>
+/** Where a job comes from: a file, where a bare number is refused, or code, where it is milliseconds. */
+export type DurationNumbers = 'refused' | 'milliseconds';
+
+/** The hint for a bare number: both readings, so the user picks the one they meant. */
+export function unitHint(value: number | string): string {
+  return `needs a unit: "${value}s" or "${value}ms"`;
+}
+
+/** A duration in ms at least `minMs`: a string with units (or, from code, a number of ms). */
+const duration = (minMs: number, numbers: DurationNumbers) =>
   z.union([z.number(), z.string()], { error: DURATION_MESSAGE }).transform((value, ctx) => {
+    const text = String(value).trim();
+    const unitless = numbers === 'refused' && Number.isFinite(Number(value)) && isUnitless(text);
     const ms = typeof value === 'number' ? value : parseDuration(value);
-    const problem =
-      ms === undefined || !Number.isFinite(ms)
+    const problem = unitless
+      ? unitHint(text)
+      : ms === undefined || !Number.isFinite(ms)
         ? DURATION_MESSAGE
         : ms < minMs
-          ? `must be at least ${minMs}ms`
+          ? `must be at least ${formatDuration(minMs)}`
           : ms > MAX_DURATION_MS
             ? `must be at most ${MAX_DURATION_MS}ms (about 24.8 days)`
             : undefined;
@@ -42,20 +55,10 @@ const duration = (minMs: number) =>
     return ms;
   });
 
-/** A duration in ms: a non-negative number, or a string with units. */
-export const durationSchema = duration(0);
-
 /** Sampling faster than this would make the agent a busy loop (0 ms would spin). */
 export const MIN_STATS_INTERVAL_MS = 10;
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
-
-const restartSchema = z.strictObject({
-  attempts: z.number().int().nonnegative(),
-  interval: durationSchema,
-  delay: durationSchema,
-  mode: z.enum(['fail', 'delay']),
-});
 
 const resourcesSchema = z.strictObject({
   /** MHz, as Nomad's `cpu`. */
@@ -103,65 +106,80 @@ const mockConfig = z.strictObject({
   rssBytes: z.number().nonnegative().optional(),
 });
 
-const taskCommon = {
-  name,
-  env: z
-    .record(
-      osString.min(1).refine((key) => !key.includes('='), 'must not contain "="'),
-      osString,
-    )
-    .optional(),
-  resources: resourcesSchema.optional(),
-  stats_interval: duration(MIN_STATS_INTERVAL_MS).optional(),
-  kill_timeout: durationSchema.optional(),
-  kill_signal: z.enum(SIGNALS).optional(),
-};
+/** The job schema, for durations read from a file (`refused` bare numbers) or from code. */
+function buildJobSchema(numbers: DurationNumbers) {
+  const restartSchema = z.strictObject({
+    attempts: z.number().int().nonnegative(),
+    interval: duration(0, numbers),
+    delay: duration(0, numbers),
+    mode: z.enum(['fail', 'delay']),
+  });
 
-const taskSchema = z.discriminatedUnion(
-  'driver',
-  [
-    z.strictObject({ ...taskCommon, driver: z.literal('exec'), config: execConfig }),
-    z.strictObject({ ...taskCommon, driver: z.literal('docker'), config: dockerConfig }),
-    z.strictObject({ ...taskCommon, driver: z.literal('mock'), config: mockConfig.default({}) }),
-  ],
-  { error: 'expected driver "exec", "docker" or "mock"' },
-);
-
-const groupSchema = z.strictObject({
-  name,
-  count: z.number().int().min(1).max(1000).default(1),
-  restart: restartSchema.partial().optional(),
-  tasks: z.array(taskSchema).min(1, 'a group needs at least one task'),
-});
-
-export const jobSchema = z
-  .strictObject({
+  const taskCommon = {
     name,
-    type: z.enum(['batch', 'service']).default('service'),
-    namespace: name.default('default'),
-    groups: z.array(groupSchema).min(1, 'a job needs at least one group'),
-  })
-  .superRefine((job, ctx) => {
-    // Names are ids (metric labels, task ids): a duplicate would merge two series into one.
-    duplicates(job.groups.map((group) => group.name)).forEach((index) => {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['groups', index, 'name'],
-        message: 'duplicate group name',
-        input: job.groups[index]?.name,
-      });
-    });
-    job.groups.forEach((group, groupIndex) => {
-      duplicates(group.tasks.map((task) => task.name)).forEach((index) => {
+    env: z
+      .record(
+        osString.min(1).refine((key) => !key.includes('='), 'must not contain "="'),
+        osString,
+      )
+      .optional(),
+    resources: resourcesSchema.optional(),
+    stats_interval: duration(MIN_STATS_INTERVAL_MS, numbers).optional(),
+    kill_timeout: duration(0, numbers).optional(),
+    kill_signal: z.enum(SIGNALS).optional(),
+  };
+
+  const taskSchema = z.discriminatedUnion(
+    'driver',
+    [
+      z.strictObject({ ...taskCommon, driver: z.literal('exec'), config: execConfig }),
+      z.strictObject({ ...taskCommon, driver: z.literal('docker'), config: dockerConfig }),
+      z.strictObject({ ...taskCommon, driver: z.literal('mock'), config: mockConfig.default({}) }),
+    ],
+    { error: 'expected driver "exec", "docker" or "mock"' },
+  );
+
+  const groupSchema = z.strictObject({
+    name,
+    count: z.number().int().min(1).max(1000).default(1),
+    restart: restartSchema.partial().optional(),
+    tasks: z.array(taskSchema).min(1, 'a group needs at least one task'),
+  });
+
+  return z
+    .strictObject({
+      name,
+      type: z.enum(['batch', 'service']).default('service'),
+      namespace: name.default('default'),
+      groups: z.array(groupSchema).min(1, 'a job needs at least one group'),
+    })
+    .superRefine((job, ctx) => {
+      // Names are ids (metric labels, task ids): a duplicate would merge two series into one.
+      duplicates(job.groups.map((group) => group.name)).forEach((index) => {
         ctx.addIssue({
           code: 'custom',
-          path: ['groups', groupIndex, 'tasks', index, 'name'],
-          message: 'duplicate task name in the group',
-          input: group.tasks[index]?.name,
+          path: ['groups', index, 'name'],
+          message: 'duplicate group name',
+          input: job.groups[index]?.name,
+        });
+      });
+      job.groups.forEach((group, groupIndex) => {
+        duplicates(group.tasks.map((task) => task.name)).forEach((index) => {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', groupIndex, 'tasks', index, 'name'],
+            message: 'duplicate task name in the group',
+            input: group.tasks[index]?.name,
+          });
         });
       });
     });
-  });
+}
+
+/** Jobs from code (`parseJob`, the API): a number is milliseconds. */
+export const jobSchema = buildJobSchema('milliseconds');
+/** Jobs from files: a bare number is refused with a hint, so `5` is never silently 5 ms. */
+export const jobFileSchema = buildJobSchema('refused');
 
 function duplicates(names: string[]): number[] {
   return names.flatMap((value, index) => (names.indexOf(value) < index ? [index] : []));

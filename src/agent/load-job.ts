@@ -1,12 +1,14 @@
 /**
  * Reads and validates job files (JSON or YAML). An invalid file is refused with every problem
- * listed as `path: message (got value)`, so a user fixes them all in one pass.
+ * listed as `line:column: path: message (got value)`, so a user fixes them all in one pass.
  */
 import { isUtf8 } from 'node:buffer';
+import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type Job, jobSchema } from './job-schema.js';
+import { type Job, jobFileSchema, jobSchema } from './job-schema.js';
+import { type JobSource, readJobSource } from './job-source.js';
+import { didYouMean, keysAt, wordIssue } from './job-words.js';
 
 export interface JobProblem {
   /** `groups[0].tasks[1].driver`; empty for the whole document. */
@@ -14,6 +16,11 @@ export interface JobProblem {
   message: string;
   /** The offending value, when there is one. */
   got?: unknown;
+  /** What was probably meant (`did you mean \`attempts\`?`). */
+  hint?: string;
+  /** Where in the file (1-based), when the problem comes from one. */
+  line?: number;
+  column?: number;
 }
 
 /** A job file that cannot be used. `problems` lists all that is wrong, not just the first. */
@@ -24,14 +31,23 @@ export class JobFileError extends Error {
     readonly problems: JobProblem[],
   ) {
     super(
-      `${file}: invalid job file\n${problems.map((problem) => `  ${formatProblem(problem)}`).join('\n')}`,
+      `${file}: invalid job file\n${problems.map((problem) => `  ${describeProblem(file, problem)}`).join('\n')}`,
     );
   }
 }
 
-export function formatProblem({ path, message, got }: JobProblem): string {
-  if (path === '') return `(file): ${message}${got === undefined ? '' : ` (got ${shortJson(got)})`}`;
-  return `${path}: ${message} (got ${got === undefined ? 'nothing' : shortJson(got)})`;
+/** `path: message (got value); hint`, the problem without its place in the file. */
+export function formatProblem({ path, message, got, hint }: JobProblem): string {
+  const value = got === undefined ? '' : ` (got ${shortJson(got)})`;
+  return `${path === '' ? '(file)' : path}: ${message}${value}${hint === undefined ? '' : `; ${hint}`}`;
+}
+
+/** `file:line:column: path: message …`, as compilers print, so an editor can jump to it. */
+export function describeProblem(file: string, problem: JobProblem): string {
+  const at = problem.line === undefined ? '' : `:${problem.line}:${problem.column ?? 1}`;
+  // A problem of the whole file needs no "(file)" once the file is named.
+  const text = formatProblem(problem);
+  return `${file}${at}: ${problem.path === '' ? text.slice('(file): '.length) : text}`;
 }
 
 /** The value as JSON, cut short when long (a whole group is not worth repeating). */
@@ -69,6 +85,16 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** `{ line, column }` of the path in the file, or nothing (data from code has no file). */
+function positionAt(
+  locate: JobSource['locate'] | undefined,
+  path: readonly PropertyKey[],
+  where: 'key' | 'value' = 'value',
+): Pick<JobProblem, 'line' | 'column'> {
+  const position = locate?.(path, where);
+  return position ? { line: position.line, column: position.column } : {};
+}
+
 /** Deeper than any valid job (about 8 levels): refused before zod walks it. */
 export const MAX_JOB_DEPTH = 32;
 /** A job file is a few KiB; a bigger one is a mistake (a log, a binary), not a job. */
@@ -78,7 +104,7 @@ export const MAX_JOB_FILE_BYTES = 1024 * 1024;
  * Problems zod cannot report well: nesting too deep to walk, and `__proto__` keys (zod drops them
  * silently inside records, so `env: { __proto__: … }` would vanish). Iterative: no stack to overflow.
  */
-function structuralProblems(data: unknown): JobProblem[] {
+function structuralProblems(data: unknown, locate: JobSource['locate'] | undefined): JobProblem[] {
   const problems: JobProblem[] = [];
   const stack: [unknown, PropertyKey[]][] = [[data, []]];
   while (stack.length > 0 && problems.length < 10) {
@@ -89,6 +115,7 @@ function structuralProblems(data: unknown): JobProblem[] {
         path: formatPath(path),
         message: `nested more than ${MAX_JOB_DEPTH} levels deep`,
         got: value,
+        ...positionAt(locate, path),
       });
       continue;
     }
@@ -98,6 +125,7 @@ function structuralProblems(data: unknown): JobProblem[] {
           path: formatPath([...path, key]),
           message: 'key not allowed',
           got: (value as Record<string, unknown>)[key],
+          ...positionAt(locate, [...path, key], 'key'),
         });
         continue;
       }
@@ -110,15 +138,29 @@ function structuralProblems(data: unknown): JobProblem[] {
   return problems;
 }
 
-function toProblems(data: unknown, issues: readonly z.core.$ZodIssue[]): JobProblem[] {
+function toProblems(
+  data: unknown,
+  issues: readonly z.core.$ZodIssue[],
+  schema: z.ZodType,
+  locate: JobSource['locate'] | undefined,
+): JobProblem[] {
+  const at = (path: readonly PropertyKey[], where: 'key' | 'value' = 'value') =>
+    positionAt(locate, path, where);
   return issues.flatMap((issue): JobProblem[] => {
-    // An unknown key is reported on its parent object: name each key, show its value.
+    // An unknown key is reported on its parent object: name each key, show its value, and the
+    // known key it is nearest to.
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        path: formatPath([...issue.path, key]),
-        message: 'unknown key',
-        got: valueAt(data, [...issue.path, key]),
-      }));
+      const known = keysAt(schema, data, issue.path);
+      return issue.keys.map((key) => {
+        const hint = didYouMean(key, known);
+        return {
+          path: formatPath([...issue.path, key]),
+          message: 'unknown key',
+          got: valueAt(data, [...issue.path, key]),
+          ...(hint === undefined ? {} : { hint }),
+          ...at([...issue.path, key], 'key'),
+        };
+      });
     }
     // A bad record key (an env name): say why, and show the key rather than its value.
     if (issue.code === 'invalid_key') {
@@ -128,63 +170,60 @@ function toProblems(data: unknown, issues: readonly z.core.$ZodIssue[]): JobProb
           path: formatPath(issue.path),
           message: `invalid key: ${issue.issues[0]?.message ?? issue.message}`,
           got: key,
+          ...at(issue.path, 'key'),
         },
       ];
     }
-    const problem: JobProblem = { path: formatPath(issue.path), message: issue.message };
     // The value as written in the file (before transforms); a missing key got nothing, whatever
     // zod saw (for a missing `driver` it reports the whole task).
     const written = valueAt(data, issue.path);
+    const present = issue.path.length === 0 ? data !== undefined && data !== null : written !== undefined;
+    const problem: JobProblem = { path: formatPath(issue.path), message: wordIssue(issue, present) };
     if (written !== undefined) problem.got = written;
-    return [problem];
+    const choices =
+      issue.code === 'invalid_value' ? issue.values : (issue as { options?: unknown[] }).options;
+    const hint = choices && didYouMean(written, choices.map(String));
+    if (hint) problem.hint = hint;
+    return [{ ...problem, ...at(issue.path) }];
   });
 }
 
-/** Validates parsed data; throws `JobFileError` listing every problem. */
-export function parseJob(data: unknown, file = '<job>'): Job {
-  const structural = structuralProblems(data);
+/** Validates data against `schema`; throws `JobFileError` listing every problem. */
+function checkJob(data: unknown, file: string, schema: typeof jobSchema, locate?: JobSource['locate']): Job {
+  const structural = structuralProblems(data, locate);
   if (structural.length > 0) throw new JobFileError(file, structural);
-  const result = jobSchema.safeParse(data, { reportInput: true });
+  const result = schema.safeParse(data, { reportInput: true });
   if (result.success) return result.data;
-  throw new JobFileError(file, toProblems(data, result.error.issues));
+  const problems = toProblems(data, result.error.issues, schema, locate);
+  // In the order of the file, top to bottom, as a user reads (and fixes) it.
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  throw new JobFileError(file, problems);
 }
 
-/** Parses JSON or YAML text (YAML is a superset of JSON; `.json` files get JSON's own errors). */
+/** Validates parsed data from code, where a number is a duration in milliseconds. */
+export function parseJob(data: unknown, file = '<job>'): Job {
+  return checkJob(data, file, jobSchema);
+}
+
+/**
+ * The job without its top-level `x-…` keys: as in Compose files, they hold what YAML anchors
+ * point at (`x-defaults: &defaults`, then `<<: *defaults` in each task) and are otherwise ignored.
+ */
+function withoutExtensions(data: unknown): unknown {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return data;
+  return Object.fromEntries(Object.entries(data).filter(([key]) => !key.startsWith('x-')));
+}
+
+/** Parses JSON or YAML text (`.json` files get JSON's own errors); durations need a unit. */
 export function parseJobText(text: string, file = '<job>'): Job {
   if (text.trim() === '') throw new JobFileError(file, [{ path: '', message: 'the file is empty' }]);
-  let data: unknown;
-  if (file.endsWith('.json')) {
-    try {
-      data = JSON.parse(text);
-    } catch (error) {
-      throw new JobFileError(file, [{ path: '', message: `not valid JSON: ${(error as Error).message}` }]);
-    }
-  } else {
-    // A stack overflow (deep nesting) is reported by yaml as an error, or thrown: the same problem.
-    const yamlProblem = (message: string): JobProblem => ({
-      path: '',
-      message: `not valid YAML: ${/call stack/i.test(message) ? 'nested too deeply to parse' : message.split('\n')[0]?.replace(/:$/, '')}`,
-    });
-    let document: ReturnType<typeof parseDocument>;
-    try {
-      document = parseDocument(text);
-    } catch (error) {
-      throw new JobFileError(file, [yamlProblem((error as Error).message)]);
-    }
-    if (document.errors.length > 0) {
-      throw new JobFileError(
-        file,
-        document.errors.map((error) => yamlProblem(error.message)),
-      );
-    }
-    try {
-      // Aliases expand here: yaml refuses an alias bomb ("billion laughs") with a ReferenceError.
-      data = document.toJS();
-    } catch (error) {
-      throw new JobFileError(file, [yamlProblem((error as Error).message)]);
-    }
-  }
-  return parseJob(data, file);
+  const source = readJobSource(text, file.endsWith('.json'));
+  if (Array.isArray(source))
+    throw new JobFileError(
+      file,
+      source.map((problem) => ({ path: '', ...problem })),
+    );
+  return checkJob(withoutExtensions(source.data), file, jobFileSchema, source.locate);
 }
 
 const READ_ERRORS: Record<string, string> = {
@@ -203,13 +242,28 @@ function firstBadByte(bytes: Buffer): string {
     : ` (first bad byte on line ${line + 1}, column ${lines[line]!.indexOf('\uFFFD') + 1})`;
 }
 
+/** What a file that is not a regular one is, for the message that refuses it. */
+function specialKind(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO or pipe';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+class SpecialFileError extends Error {}
+
 /**
- * The file's bytes, or undefined past `limit`. Read in chunks rather than sized by `stat`: a pipe
- * (`<(…)`) has no size and `/dev/zero` never ends, and neither may hang the CLI.
+ * The file's bytes, or undefined past `limit`. Opened without blocking and checked before a byte
+ * is read: opening a FIFO waits for a writer and `/dev/zero` never ends, and neither may hang the
+ * CLI. Read in chunks, not sized by `stat`, in case the file grows while it is read.
  */
 async function readAtMost(file: string, limit: number): Promise<Buffer | undefined> {
-  const handle = await open(file, 'r');
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    if (!stats.isFile()) throw new SpecialFileError(specialKind(stats));
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
@@ -231,6 +285,9 @@ export async function loadJobFile(file: string): Promise<Job> {
   try {
     bytes = await readAtMost(file, MAX_JOB_FILE_BYTES);
   } catch (error) {
+    if (error instanceof SpecialFileError) {
+      throw refuse(`not a regular file (${error.message}): a job file must be a file on disk`);
+    }
     const { code } = error as NodeJS.ErrnoException;
     const why = code && READ_ERRORS[code] ? `: ${READ_ERRORS[code]}` : '';
     throw refuse(`cannot read the file (${code ?? String(error)})${why}`);

@@ -1,12 +1,17 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../agent/duration.js';
-import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from '../agent/job-schema.js';
+import { isUnitless, parseDuration } from '../agent/duration.js';
+import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS, unitHint } from '../agent/job-schema.js';
 import { DEFAULT_INSPECT_PORT } from './inspection.js';
 
-/** Commander prints these as `option '--x <v>' argument 'value' is invalid. <message>`. */
+/**
+ * A duration flag, with a unit as in job files: a bare number is refused (is `5` seconds or
+ * milliseconds?), except 0. Commander prints these as
+ * `option '--x <v>' argument 'value' is invalid. <message>`.
+ */
 export function durationArg(value: string): number {
-  const ms = /^\d+$/.test(value) ? Number(value) : parseDuration(value);
+  if (isUnitless(value)) throw new InvalidArgumentError(unitHint(value.trim()));
+  const ms = parseDuration(value);
   if (ms === undefined) throw new InvalidArgumentError('expected a duration like 500ms, 5s or 1m');
   if (ms > MAX_DURATION_MS) throw new InvalidArgumentError(`at most ${MAX_DURATION_MS}ms (about 24.8 days)`);
   return ms;

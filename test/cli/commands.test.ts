@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MACHINES, toDefinitionJson, toMermaid } from '../../src/machines-render.js';
 import { jsonLines, ROOT, runCli, writeJob } from './cli.js';
@@ -17,12 +18,37 @@ describe('taskpulse validate, machines, help', () => {
     const result = await runCli(['validate', bad, '/nonexistent.yaml']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${bad}: 2 problem(s)`);
-    expect(result.stderr).toContain('groups[0].tasks: a group needs at least one task (got [])');
-    expect(result.stderr).toContain('extra: unknown key (got 1)');
+    expect(result.stderr).toContain(`${bad}:1:43: groups[0].tasks: a group needs at least one task (got [])`);
+    expect(result.stderr).toContain(`${bad}:1:48: extra: unknown key (got 1)`);
     expect(result.stderr).toContain(
-      '/nonexistent.yaml: 1 problem(s)\n  (file): cannot read the file (ENOENT)',
+      '/nonexistent.yaml: 1 problem(s)\n  /nonexistent.yaml: cannot read the file (ENOENT)',
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('validate: an ok line for each valid file even when another fails; FIFOs, duplicate JSON keys and typos refused', async () => {
+    const typo = writeJob(
+      'typo.yaml',
+      'name: t\ngroups:\n  - name: g\n    restart: { attemps: 2 }\n    tasks: [{ name: t, driver: mock, kill_timeout: 5000 }]\n',
+    );
+    const twice = writeJob('twice.json', '{\n  "name": "a",\n  "name": "b"\n}\n');
+    const fifo = join(dirname(twice), 'job.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const demo = join(ROOT, 'examples/demo.job.yaml');
+    // Nothing writes to the FIFO: reading it would hang the command (and this test) forever.
+    const result = await runCli(['validate', typo, demo, twice, fifo]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe(`${demo}: ok (job "demo", batch, 2 group(s), 4 task(s))\n`);
+    expect(result.stderr.split('\n')).toEqual([
+      `taskpulse: ${typo}: 2 problem(s)`,
+      `  ${typo}:4:16: groups[0].restart.attemps: unknown key (got 2); did you mean \`attempts\`?`,
+      `  ${typo}:5:52: groups[0].tasks[0].kill_timeout: needs a unit: "5000s" or "5000ms" (got 5000)`,
+      `${twice}: 1 problem(s)`,
+      `  ${twice}:3:3: duplicate key "name"`,
+      `${fifo}: 1 problem(s)`,
+      `  ${fifo}: not a regular file (a FIFO or pipe): a job file must be a file on disk`,
+      '',
+    ]);
   });
 
   it('machines: prints the same Mermaid and JSON the docs hold', async () => {
@@ -51,7 +77,7 @@ describe('taskpulse validate, machines, help', () => {
   it('--record-inspection writes the actor system as Stately inspection events (JSONL)', async () => {
     const job = writeJob(
       'insp.yaml',
-      'name: insp\ntype: batch\ngroups: [{ name: g, tasks: [{ name: t, driver: mock, stats_interval: 50, config: { runForMs: 200 } }] }]\n',
+      'name: insp\ntype: batch\ngroups: [{ name: g, tasks: [{ name: t, driver: mock, stats_interval: 50ms, config: { runForMs: 200 } }] }]\n',
     );
     const file = job.replace(/insp\.yaml$/, 'events.jsonl');
     const result = await runCli(['agent', '--no-http', '--output', 'none', '--record-inspection', file, job]);

@@ -1,20 +1,30 @@
-/** `taskpulse validate <job files…>`: checks job files, starts nothing. */
+/**
+ * `taskpulse validate <job files…>`: checks job files, starts nothing. Each valid file gets its `ok`
+ * line on stdout even when another fails; the problems go to stderr and the exit code is 2.
+ */
 import type { Command } from 'commander';
-import { loadJobs } from '../jobs.js';
+import { problemsError, readJobFiles } from '../jobs.js';
 
 export function registerValidate(program: Command): void {
   program
     .command('validate')
     .description('check job files (JSON or YAML) and list every problem; starts nothing')
     .argument('<jobs...>', 'job files')
-    .addHelpText('after', '\nExample:\n  $ taskpulse validate examples/demo.job.yaml')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ npx taskpulse validate examples/demo.job.yaml\n\nExit codes: 0 every file is valid, 2 a file has problems (each listed as file:line:column).',
+    )
     .action(async (files: string[]) => {
-      const jobs = await loadJobs(files);
-      for (const [index, job] of jobs.entries()) {
+      const loaded = await readJobFiles(files);
+      for (const entry of loaded) {
+        if (!('job' in entry)) continue;
+        const { job } = entry;
         const tasks = job.groups.reduce((sum, group) => sum + group.count * group.tasks.length, 0);
         process.stdout.write(
-          `${files[index]}: ok (job "${job.name}", ${job.type}, ${job.groups.length} group(s), ${tasks} task(s))\n`,
+          `${entry.file}: ok (job "${job.name}", ${job.type}, ${job.groups.length} group(s), ${tasks} task(s))\n`,
         );
       }
+      const failure = problemsError(loaded);
+      if (failure) throw failure;
     });
 }

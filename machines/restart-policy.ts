@@ -65,5 +65,8 @@ export function decideRestart(
       message: 'Exceeded allowed attempts, applying a delay',
     };
   }
+  // With no restarts allowed (`run`, or `attempts: 0`) there were no attempts to exceed.
+  if (policy.attempts === 0)
+    return { restart: false, failed: true, message: 'Restarts not allowed by the policy' };
   return { restart: false, failed: true, message: 'Exceeded allowed attempts' };
 }

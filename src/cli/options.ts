@@ -45,29 +45,35 @@ export const outputOption = () =>
     'stdout: a live table (TTY default), JSON lines (pipe default) or nothing',
   ).choices(['auto', 'table', 'json', 'none']);
 
+/** The inspector relay's page embeds its own port, so it needs a fixed one. */
+function inspectPortArg(value: string): number {
+  const port = portArg(value);
+  if (port === 0) throw new InvalidArgumentError('the inspector needs a fixed port');
+  return port;
+}
+
+/** `--inspect` never takes the next word as its port (see argv.ts): `--inspect=PORT` or `--inspect-port`. */
 export const inspectOptions = () => [
   new Option(
-    '--inspect [port]',
-    `serve the Stately inspector relay (default port ${DEFAULT_INSPECT_PORT})`,
-  ).argParser((value: string) => {
-    // The relay's page embeds its own port, so it needs a fixed one.
-    const port = portArg(value);
-    if (port === 0) throw new InvalidArgumentError('the inspector needs a fixed port');
-    return port;
-  }),
+    '--inspect',
+    `serve the Stately inspector relay (port ${DEFAULT_INSPECT_PORT}; --inspect=PORT for another)`,
+  ),
+  new Option('--inspect-port <port>', 'port of the inspector relay (implies --inspect)').argParser(
+    inspectPortArg,
+  ),
   new Option('--record-inspection <file>', 'record inspection events to a JSONL file'),
 ];
 
 export interface InspectFlags {
-  inspect?: number | true;
+  inspect?: boolean;
+  inspectPort?: number;
   recordInspection?: string;
 }
 
 export function inspectSettings(flags: InspectFlags): { inspectPort?: number; recordFile?: string } {
+  const inspectPort = flags.inspectPort ?? (flags.inspect ? DEFAULT_INSPECT_PORT : undefined);
   return {
-    ...(flags.inspect === undefined
-      ? {}
-      : { inspectPort: flags.inspect === true ? DEFAULT_INSPECT_PORT : flags.inspect }),
+    ...(inspectPort === undefined ? {} : { inspectPort }),
     ...(flags.recordInspection === undefined ? {} : { recordFile: flags.recordInspection }),
   };
 }

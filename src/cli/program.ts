@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from '../runtime/logger.js';
+import { expandInspectPort } from './argv.js';
 import { registerAgent } from './commands/agent.js';
 import { registerMachines } from './commands/machines.js';
 import { registerRun } from './commands/run.js';
@@ -20,25 +21,33 @@ export interface GlobalFlags {
 // By the package's own name, so the same line works from src/ (development) and dist/ (built).
 const { version } = createRequire(import.meta.url)('taskpulse/package.json') as { version: string };
 
+/** Options every command takes, before or after its name (`run --log-level debug -- cmd`). */
+const globalOptions = () => [
+  new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS),
+  new Option('--log-format <format>', 'pretty (only when stderr is a terminal) or json').choices([
+    'pretty',
+    'json',
+  ]),
+];
+
+/** Commands whose arguments are a command line of its own: options after its first word are its. */
+const COMMAND_LINE_COMMANDS: ReadonlySet<string> = new Set(['run']);
+
 export function createProgram(): Command {
   const program = new Command('taskpulse');
   let logger: Logger | undefined;
+  // The global options as given before or after the command's name.
+  let given: { logLevel?: string; logFormat?: LogFormat } = {};
   // `run` is quiet by default (its output is the command's usage); the agent tells what it does.
   const globals = (defaultLevel: string) => (): GlobalFlags => {
-    const flags = program.opts<{ logLevel?: string; logFormat?: LogFormat }>();
-    logger ??= createCliLogger(flags.logLevel ?? defaultLevel, flags.logFormat);
+    logger ??= createCliLogger(given.logLevel ?? defaultLevel, given.logFormat);
     return { logger };
   };
   program
     .description('Supervise tasks (processes, containers) as XState actors and stream their resource usage.')
-    .version(version, '-V, --version')
-    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS))
-    .addOption(
-      new Option('--log-format <format>', 'pretty (only when stderr is a terminal) or json').choices([
-        'pretty',
-        'json',
-      ]),
-    )
+    .version(version, '-V, --version');
+  for (const option of globalOptions()) program.addOption(option);
+  program
     .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
@@ -59,13 +68,19 @@ Docs: docs/getting-started.md`,
   registerRun(program, globals('warn'));
   registerValidate(program);
   registerMachines(program);
+  for (const command of program.commands) {
+    for (const option of globalOptions()) command.addOption(option);
+  }
+  program.hook('preAction', (_program, action) => {
+    given = action.optsWithGlobals();
+  });
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const program = createProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(expandInspectPort(program, argv, COMMAND_LINE_COMMANDS));
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -77,6 +92,6 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode;
     }
     process.stderr.write(`taskpulse: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
-    return 70; // EX_SOFTWARE
+    return EXIT.internal;
   }
 }

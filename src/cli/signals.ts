@@ -5,6 +5,7 @@
  */
 import type { Agent, StopMode } from '../agent/create-agent.js';
 import type { Logger } from '../runtime/logger.js';
+import { EXIT } from './errors.js';
 
 /** Where signals come from: `process`, or an emitter in tests. */
 export interface SignalSource {
@@ -23,8 +24,8 @@ export interface StopSignalOptions {
   forceKill?: () => void;
 }
 
-/** Exit code of a forced exit: 128 + SIGINT, as a shell reports an interrupted command. */
-export const FORCED_EXIT_CODE = 130;
+/** Exit code of a forced exit (in the one table of exit codes, errors.ts). */
+export const FORCED_EXIT_CODE = EXIT.forced;
 
 /** Installs the handlers; returns their removal. */
 export function handleStopSignals(agent: Pick<Agent, 'stop'>, options: StopSignalOptions): () => void {

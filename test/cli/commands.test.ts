@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MACHINES, toDefinitionJson, toMermaid } from '../../src/machines-render.js';
-import { jsonLines, ROOT, runCli, writeJob } from './cli.js';
+import { freePort, jsonLines, ROOT, runCli, writeJob } from './cli.js';
 
 describe('taskpulse validate, machines, help', () => {
   it('validate: ok for the demo job, exit 2 with every problem of every file otherwise', async () => {
@@ -72,6 +72,25 @@ describe('taskpulse validate, machines, help', () => {
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
     expect((await runCli(['agent', '--on-signal', 'explode', 'x.yaml'])).code).toBe(2);
     expect((await runCli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('--inspect never takes the job file as its port: --inspect=PORT and --inspect-port do', async () => {
+    const job = writeJob(
+      'insp.yaml',
+      'name: insp\ntype: batch\ngroups: [{ name: g, tasks: [{ name: t, driver: mock, config: { runForMs: 100 } }] }]\n',
+    );
+    const [port, other] = [await freePort(), await freePort()];
+    const quiet = ['--no-http', '--output', 'none', '--log-level', 'silent'];
+    const [bare, equals, separate] = await Promise.all([
+      runCli(['agent', '--inspect', job, ...quiet]),
+      runCli(['agent', `--inspect=${port}`, job, ...quiet]),
+      runCli(['agent', job, '--inspect-port', String(other), ...quiet]),
+    ]);
+    // The default port (8080) may be taken on a shared machine: either way, job.yaml was the job.
+    expect(bare.stderr).toMatch(/Stately inspector: http:\/\/localhost:8080|inspector port 8080 is not free/);
+    expect(bare.stderr).not.toContain('is invalid');
+    expect(equals).toMatchObject({ code: 0, stderr: `Stately inspector: http://localhost:${port}\n` });
+    expect(separate).toMatchObject({ code: 0, stderr: `Stately inspector: http://localhost:${other}\n` });
   });
 
   it('--record-inspection writes the actor system as Stately inspection events (JSONL)', async () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, runCli } from './cli.js';
 
@@ -32,11 +35,68 @@ describe('taskpulse run', () => {
     expect(task?.cpu_seconds as number).toBeLessThan(2.6);
   });
 
-  it('exits 0 for a command that succeeds, and 127 for one that cannot start', async () => {
+  it('exits 0 for a command that succeeds; one line and 127/126, as a shell, for one that cannot run', async () => {
     const ok = await runCli(['run', '--', 'node', '-e', '']);
     expect(ok.code).toBe(0);
-    const missing = await runCli(['run', '--', '/nonexistent/command']);
-    expect(missing.code).toBe(127);
-    expect(jsonLines(missing.stdout).some((line) => line.event === 'Driver Failure')).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'taskpulse-run-'));
+    const script = join(dir, 'script.sh');
+    writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+    try {
+      const [missing, onPath, notExecutable, directory] = await Promise.all([
+        runCli(['run', '--', '/nonexistent/command']),
+        runCli(['run', '--', 'no-such-cmd-taskpulse', '--flag']),
+        runCli(['run', '--', script]),
+        runCli(['run', '--output', 'table', '--', dir]),
+      ]);
+      expect(missing).toEqual({
+        code: 127,
+        stdout: '',
+        stderr: "taskpulse: cannot run '/nonexistent/command': not found\n",
+      });
+      expect(onPath).toEqual({
+        code: 127,
+        stdout: '',
+        stderr: "taskpulse: cannot run 'no-such-cmd-taskpulse': not found\n",
+      });
+      expect(notExecutable).toEqual({
+        code: 126,
+        stdout: '',
+        stderr: `taskpulse: cannot run '${script}': not executable\n`,
+      });
+      expect(directory).toEqual({
+        code: 126,
+        stdout: '',
+        stderr: `taskpulse: cannot run '${dir}': is a directory\n`,
+      });
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('a failing command with no restart policy is not said to exceed its attempts', async () => {
+    const { code, stdout } = await runCli(['run', '--', 'node', '-e', 'process.exit(3)']);
+    expect(code).toBe(3);
+    const notRestarting = jsonLines(stdout).find((line) => line.event === 'Not Restarting');
+    expect(notRestarting?.message).toBe('Restarts not allowed by the policy');
+    expect(stdout).not.toContain('Exceeded allowed attempts');
+  });
+
+  it('takes the global options after the subcommand too', async () => {
+    const { code, stderr } = await runCli([
+      'run',
+      '--log-level',
+      'debug',
+      '--log-format',
+      'json',
+      '--output',
+      'none',
+      '--',
+      'node',
+      '-e',
+      '',
+    ]);
+    expect(code).toBe(0);
+    const levels = jsonLines(stderr).map((line) => line.level);
+    expect(levels).toContain(20); // debug lines: run's default level is warn
   });
 });

@@ -148,11 +148,12 @@ const BAD_ARGV: [argv: string[], ...expected: string[]][] = [
   [['agent', '--on-signal', 'explode', MINIMAL], "'--on-signal <mode>' argument 'explode'"],
   [['agent', '--shutdown-deadline', '-5s', MINIMAL], "'--shutdown-deadline <duration>' argument '-5s'"],
   [
-    ['agent', '--inspect', '0', MINIMAL],
-    "'--inspect [port]' argument '0'",
+    ['agent', '--inspect=0', MINIMAL],
+    "'--inspect-port <port>' argument '0'",
     'the inspector needs a fixed port',
   ],
-  [['agent', '--inspect', 'x', MINIMAL], "'--inspect [port]' argument 'x'"],
+  [['agent', '--inspect-port', 'x', MINIMAL], "'--inspect-port <port>' argument 'x'"],
+  [['agent', MINIMAL, '--inspect=70000'], "'--inspect-port <port>' argument '70000'"],
   [['agent', '--output', 'xml', MINIMAL], "'--output <mode>' argument 'xml'"],
   [
     ['agent', '--metrics-prefix', 'bad prefix!', MINIMAL],

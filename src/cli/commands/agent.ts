@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { checkHttpBinding, DEFAULT_HTTP_PORT, HttpConfigError } from '../../agent/http-api.js';
 import { DEFAULT_METRICS_PREFIX } from '../../agent/metrics.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError, EXIT, exitCodesHelp } from '../errors.js';
 import { loadJobs } from '../jobs.js';
 import {
   durationArg,
@@ -83,7 +83,12 @@ Examples:
   $ taskpulse agent --keep-serving --metrics-prefix nomad_client_allocs web.job.yaml
   $ curl -s 'http://127.0.0.1:4646/v1/metrics?format=prometheus'
 
-Exit codes: 0 every task ended well (or the agent was stopped), 1 a task failed, 2 invalid job file.`,
+${exitCodesHelp([
+  [EXIT.ok, 'every task ended well, or SIGINT/SIGTERM stopped the agent and its tasks in time'],
+  [EXIT.taskFailed, 'a task failed, or a stop left tasks alive past --shutdown-deadline'],
+  [EXIT.usage, 'bad usage or an invalid job file (nothing started)'],
+  [EXIT.forced, 'a second SIGINT/SIGTERM forced the exit'],
+])}`,
     )
     .action(async (files: string[], flags: AgentFlags) => {
       // Checked before anything is read or started: a usage error, like a bad flag.

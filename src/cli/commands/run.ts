@@ -7,7 +7,8 @@ import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { JobInput } from '../../agent/job-schema.js';
 import { formatProblem, JobFileError, parseJob } from '../../agent/load-job.js';
-import { CliError, EXIT } from '../errors.js';
+import { CommandNotRunnableError, resolveCommand } from '../../drivers/exec/spawn-task.js';
+import { CliError, EXIT, exitCodesHelp } from '../errors.js';
 import {
   durationArg,
   type InspectFlags,
@@ -75,11 +76,21 @@ Examples:
   $ taskpulse run --output json -- ./bench.sh | jq 'select(.type == "stats") .cpu_percent'
   $ taskpulse run --driver docker -- alpine:3 sleep 5
 
-Exits with the command's exit code (128 + n when signal n ended it; 127 when it could not start).`,
+${exitCodesHelp([
+  ['0-125', "the command's own exit code"],
+  [EXIT.usage, 'bad usage (nothing started)'],
+  [EXIT.notExecutable, 'the command was found but cannot be executed'],
+  [EXIT.cannotStart, 'the command was not found'],
+  ['128+n', 'signal n ended the command'],
+  [EXIT.forced, 'a second SIGINT/SIGTERM forced the exit'],
+])}`,
     )
     .action(async (argv: string[], flags: RunFlags) => {
       const [first] = argv;
       if (first === undefined) throw new CliError('run: no command given', EXIT.usage);
+      // As a shell: a command that cannot be run is one line and 126 or 127, before anything
+      // starts (no table, no task events, no restart policy to talk about).
+      if (flags.driver === 'exec' && first !== '' && !first.includes('\0')) checkRunnable(first);
       const input: JobInput = {
         name: 'run',
         type: 'batch',
@@ -125,6 +136,17 @@ Exits with the command's exit code (128 + n when signal n ended it; 127 when it 
       if (!task) throw new CliError('run: the task did not start', EXIT.cannotStart);
       process.exitCode = exitCodeOf(task.exitCode, task.signal, task.failed);
     });
+}
+
+function checkRunnable(command: string): void {
+  try {
+    resolveCommand(command, process.cwd(), process.env.PATH);
+  } catch (error) {
+    if (!(error instanceof CommandNotRunnableError)) throw error;
+    const code = error.problem === 'not found' ? EXIT.cannotStart : EXIT.notExecutable;
+    const problem = error.problem === 'a directory' ? 'is a directory' : error.problem;
+    throw new CliError(`cannot run '${command}': ${problem}`, code);
+  }
 }
 
 export function exitCodeOf(exitCode: number | null, signal: string | null, failed: boolean): number {

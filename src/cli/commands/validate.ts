@@ -3,6 +3,7 @@
  * line on stdout even when another fails; the problems go to stderr and the exit code is 2.
  */
 import type { Command } from 'commander';
+import { EXIT, exitCodesHelp } from '../errors.js';
 import { problemsError, readJobFiles } from '../jobs.js';
 
 export function registerValidate(program: Command): void {
@@ -12,7 +13,10 @@ export function registerValidate(program: Command): void {
     .argument('<jobs...>', 'job files')
     .addHelpText(
       'after',
-      '\nExample:\n  $ npx taskpulse validate examples/demo.job.yaml\n\nExit codes: 0 every file is valid, 2 a file has problems (each listed as file:line:column).',
+      `\nExample:\n  $ npx taskpulse validate examples/demo.job.yaml\n\n${exitCodesHelp([
+        [EXIT.ok, 'every file is valid'],
+        [EXIT.usage, 'a file has problems (each listed as file:line:column)'],
+      ])}`,
     )
     .action(async (files: string[]) => {
       const loaded = await readJobFiles(files);

@@ -60,13 +60,30 @@ export function execConfigOf(spec: TaskSpec): ExecTaskConfig {
   return { command, ...(args ? { args } : {}), ...(cwd ? { cwd } : {}) };
 }
 
-function isExecutableFile(path: string): boolean {
+/** Why a command cannot be run, in a shell's terms: 127 for `not found`, 126 for the others. */
+export type CommandProblem = 'not found' | 'not executable' | 'a directory';
+
+/** A command that cannot be run at all: final (retrying will not make it exist). */
+export class CommandNotRunnableError extends RecoverableError {
+  constructor(
+    message: string,
+    readonly command: string,
+    readonly problem: CommandProblem,
+  ) {
+    super(message, false);
+  }
+}
+
+/** Undefined when `path` is an executable file, else what is wrong with it. */
+function problemWith(path: string): CommandProblem | undefined {
   try {
-    if (!statSync(path).isFile()) return false;
+    const stats = statSync(path);
+    if (stats.isDirectory()) return 'a directory';
+    if (!stats.isFile()) return 'not executable';
     accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EACCES' ? 'not executable' : 'not found';
   }
 }
 
@@ -74,15 +91,25 @@ function isExecutableFile(path: string): boolean {
 export function resolveCommand(command: string, cwd: string, pathVariable: string | undefined): string {
   if (command.includes('/')) {
     const path = isAbsolute(command) ? command : resolve(cwd, command);
-    if (isExecutableFile(path)) return path;
-    throw new RecoverableError(`command not found or not executable: ${command} (cwd ${cwd})`, false);
+    const problem = problemWith(path);
+    if (problem === undefined) return path;
+    throw new CommandNotRunnableError(
+      `command not found or not executable: ${command} (cwd ${cwd})`,
+      command,
+      problem,
+    );
   }
+  // As a shell: a file found on PATH but not executable is "not executable" (126), unless an
+  // executable one comes later.
+  let found: CommandProblem = 'not found';
   for (const dir of (pathVariable ?? '').split(delimiter)) {
     if (dir === '') continue;
     const path = resolve(cwd, dir, command);
-    if (isExecutableFile(path)) return path;
+    const problem = problemWith(path);
+    if (problem === undefined) return path;
+    if (problem === 'not executable') found = problem;
   }
-  throw new RecoverableError(`command not found in PATH: ${command}`, false);
+  throw new CommandNotRunnableError(`command not found in PATH: ${command}`, command, found);
 }
 
 function checkCwd(cwd: string): void {

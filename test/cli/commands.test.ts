@@ -68,6 +68,9 @@ describe('taskpulse validate, machines, help', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Examples:');
     expect(help.stdout).toContain('--on-signal <mode>');
+    // What SIGTERM gives (test/cli/agent.test.ts: 0 after a stop in time) is what the help says.
+    expect(help.stdout).toMatch(/^ {2}0 +every task ended well, or SIGINT\/SIGTERM stopped the agent/m);
+    expect(help.stdout).toMatch(/^ {2}130 +a second SIGINT\/SIGTERM forced the exit$/m);
     const version = await runCli(['--version']);
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
     expect((await runCli(['agent', '--on-signal', 'explode', 'x.yaml'])).code).toBe(2);

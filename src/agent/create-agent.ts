@@ -83,6 +83,8 @@ export interface TaskSummary {
   signal: string | null;
   peakRssBytes: number;
   cpuSeconds: number;
+  /** Samples taken: 0 when the driver measured nothing (peak RSS and CPU seconds mean nothing then). */
+  samples: number;
 }
 
 export interface AgentSummary {
@@ -200,6 +202,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
           signal: snapshot.context.lastExit?.signal ?? null,
           peakRssBytes: totals?.peakRssBytes ?? 0,
           cpuSeconds: totals?.cpuSeconds ?? 0,
+          samples: totals?.samples ?? 0,
         };
       }),
     );

@@ -1,4 +1,5 @@
 /** Human figures for tables and summaries. */
+import { type Column, layoutTable } from './table-layout.js';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -18,15 +19,22 @@ export function renderColumns(
   rows: string[][],
   right: ReadonlySet<number> = new Set(),
 ): string[] {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  const columns = header.map(
+    (title, index): Column<string[]> => ({
+      title,
+      cell: (row) => row[index] ?? '',
+      ...(right.has(index) ? { align: 'right' as const } : {}),
+    }),
   );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) =>
-        right.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0),
-      )
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)];
+  return layoutTable(columns, rows);
+}
+
+/** How long a task has run: `42s`, `3m05s`, `2h03m`, `4d06h`. */
+export function formatUptime(ms: number): string {
+  const seconds = Math.max(Math.floor(ms / 1000), 0);
+  const pad = (value: number) => String(value).padStart(2, '0');
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${pad(seconds % 60)}s`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${pad(Math.floor(seconds / 60) % 60)}m`;
+  return `${Math.floor(seconds / 86_400)}d${pad(Math.floor(seconds / 3600) % 24)}h`;
 }

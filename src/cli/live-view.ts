@@ -3,9 +3,10 @@
  * terminal (like `docker stats`), or one JSON line per sample and task event when piped; then a
  * summary (a table, or a last JSON line).
  */
-import type { Agent, AgentSummary } from '../agent/create-agent.js';
+import type { Agent, AgentSummary, AgentTask, TaskSummary } from '../agent/create-agent.js';
 import type { TaskBusEvents } from '../runtime/bus.js';
-import { formatBytes, renderColumns } from './format.js';
+import { formatBytes, formatUptime } from './format.js';
+import { type Column, layoutTable, type TableOptions } from './table-layout.js';
 
 export type OutputMode = 'table' | 'json' | 'none';
 
@@ -19,46 +20,132 @@ export function resolveOutputMode(mode: string | undefined, stream: NodeJS.Write
   return stream.isTTY ? 'table' : 'json';
 }
 
-function tableLines(agent: Agent): string[] {
-  const rows = agent.allocations.flatMap((alloc) =>
-    [...alloc.tasks.values()].map((task) => {
-      const latest = task.runner.latestResourceUsage();
-      const usage = latest && !latest.exited ? latest.sample.resourceUsage : undefined;
-      const last = task.runner.events.at(-1);
-      const snapshot = task.runner.actor.getSnapshot();
-      return [
-        alloc.id.slice(0, 8),
-        `${alloc.group.name}/${task.name}`,
-        task.runner.state,
-        usage?.cpu ? usage.cpu.percent.toFixed(1) : '-',
-        usage?.memory ? formatBytes(usage.memory.rss) : '-',
-        String(snapshot.context.restarts),
-        last ? last.type : '',
-      ];
-    }),
-  );
-  return renderColumns(
-    ['ALLOC', 'TASK', 'STATE', 'CPU %', 'RSS', 'RESTARTS', 'LAST EVENT'],
-    rows,
-    new Set([3, 4, 5]),
-  );
+/** One row of the live table: a task of an allocation, as it is now. */
+interface LiveRow {
+  alloc: Agent['allocations'][number];
+  task: AgentTask;
+  now: number;
 }
 
-function summaryLines(summary: AgentSummary): string[] {
-  const rows = summary.tasks.map((task) => [
-    `${task.group}/${task.task}`,
-    task.state,
-    task.exitCode === null ? (task.signal ?? '-') : String(task.exitCode),
-    String(task.restarts),
-    task.failed ? 'yes' : 'no',
-    formatBytes(task.peakRssBytes),
-    task.cpuSeconds.toFixed(2),
-  ]);
-  return renderColumns(
-    ['TASK', 'STATE', 'EXIT', 'RESTARTS', 'FAILED', 'PEAK RSS', 'CPU s'],
-    rows,
-    new Set([2, 3, 5, 6]),
+const shortId = (id: string) => id.slice(0, 8);
+
+/** An allocation column only when a group runs more than one: otherwise TASK names the task. */
+const needsAllocColumn = (groups: { count: number }[]) => groups.some((group) => group.count > 1);
+
+/** `7`, `SIGKILL`, or `-` before the task has exited at all. */
+const exitCell = (exit: { exitCode: number | null; signal: string | null } | undefined) =>
+  exit === undefined ? '-' : exit.exitCode !== null ? String(exit.exitCode) : (exit.signal ?? '-');
+
+const LIVE_COLUMNS: Column<LiveRow>[] = [
+  { title: 'TASK', cell: ({ alloc, task }) => `${alloc.group.name}/${task.name}`, shrinkTo: 12 },
+  { title: 'STATE', cell: ({ task }) => task.runner.state },
+  {
+    title: 'UPTIME',
+    dropRank: 4,
+    cell: ({ task, now }) => {
+      const started = task.runner.events.findLast((event) => event.type === 'Started');
+      return task.runner.state === 'running' && started ? formatUptime(now - started.time) : '-';
+    },
+  },
+  {
+    title: 'CPU %',
+    align: 'right',
+    cell: ({ task }) => {
+      const usage = liveUsage(task);
+      return usage?.cpu ? usage.cpu.percent.toFixed(1) : '-';
+    },
+  },
+  {
+    title: 'MEM / LIMIT',
+    align: 'right',
+    dropRank: 6,
+    cell: ({ task }) => {
+      const usage = liveUsage(task);
+      const limitMiB = task.config.resources?.memory;
+      const used = usage?.memory ? formatBytes(usage.memory.rss) : '-';
+      return `${used} / ${limitMiB === undefined ? '-' : formatBytes(limitMiB * 2 ** 20)}`;
+    },
+  },
+  {
+    title: 'RESTARTS',
+    align: 'right',
+    dropRank: 3,
+    cell: ({ task }) => String(task.runner.actor.getSnapshot().context.restarts),
+  },
+  {
+    title: 'EXIT',
+    align: 'right',
+    dropRank: 5,
+    cell: ({ task }) => exitCell(task.runner.actor.getSnapshot().context.lastExit),
+  },
+  {
+    title: 'FAILED',
+    dropRank: 2,
+    cell: ({ task }) => (task.runner.actor.getSnapshot().context.failed ? 'yes' : 'no'),
+  },
+  {
+    title: 'LAST EVENT',
+    dropRank: 1,
+    shrinkTo: 14,
+    cell: ({ task }) => task.runner.events.at(-1)?.type ?? '',
+  },
+];
+
+const ALLOC_COLUMN: Column<LiveRow> = { title: 'ALLOC', dropRank: 7, cell: ({ alloc }) => shortId(alloc.id) };
+
+/** The latest sample of a live task (a dead task's last one is not "now"). */
+function liveUsage(task: AgentTask) {
+  const latest = task.runner.latestResourceUsage();
+  return latest && !latest.exited ? latest.sample.resourceUsage : undefined;
+}
+
+function tableLines(agent: Agent, options: TableOptions): string[] {
+  const now = Date.now();
+  const rows = agent.allocations.flatMap((alloc) =>
+    [...alloc.tasks.values()].map((task): LiveRow => ({ alloc, task, now })),
   );
+  const groups = agent.allocations.map((alloc) => alloc.group);
+  const columns = needsAllocColumn(groups) ? [ALLOC_COLUMN, ...LIVE_COLUMNS] : LIVE_COLUMNS;
+  return layoutTable(columns, rows, options);
+}
+
+/** What the summary says; `-` where nothing was measured, as in the live table. */
+const SUMMARY_COLUMNS: Column<TaskSummary>[] = [
+  { title: 'TASK', cell: (task) => `${task.group}/${task.task}`, shrinkTo: 12 },
+  { title: 'STATE', cell: (task) => task.state },
+  { title: 'EXIT', align: 'right', cell: (task) => exitCell(task) },
+  { title: 'RESTARTS', align: 'right', dropRank: 2, cell: (task) => String(task.restarts) },
+  { title: 'FAILED', dropRank: 1, cell: (task) => (task.failed ? 'yes' : 'no') },
+  {
+    title: 'PEAK RSS',
+    align: 'right',
+    dropRank: 4,
+    cell: (task) => (task.samples > 0 ? formatBytes(task.peakRssBytes) : '-'),
+  },
+  {
+    title: 'CPU s',
+    align: 'right',
+    dropRank: 3,
+    cell: (task) => (task.samples > 0 ? task.cpuSeconds.toFixed(2) : '-'),
+  },
+];
+
+function summaryLines(agent: Agent, summary: AgentSummary, options: TableOptions): string[] {
+  const groups = agent.allocations.map((alloc) => alloc.group);
+  const columns = needsAllocColumn(groups)
+    ? [
+        { title: 'ALLOC', dropRank: 5, cell: (task: TaskSummary) => shortId(task.allocId) },
+        ...SUMMARY_COLUMNS,
+      ]
+    : SUMMARY_COLUMNS;
+  return layoutTable(columns, summary.tasks, options);
+}
+
+/** The terminal's width; piped (`--output table`), `COLUMNS` if set, as many tools read it. */
+function tableWidth(out: NodeJS.WriteStream): number | undefined {
+  if (out.isTTY && out.columns > 0) return out.columns;
+  const columns = Number(process.env.COLUMNS);
+  return Number.isInteger(columns) && columns > 0 ? columns : undefined;
 }
 
 export function startLiveView(
@@ -129,11 +216,14 @@ export function startLiveView(
   }
 
   // Table: redraw in place. `\x1b[<n>F` moves to the start of the line n rows up; `\x1b[J` clears below.
+  // Lines never wrap (they fit `out.columns`), or the cursor would not go back far enough.
   let drawn = 0;
+  const stable = new Map<string, number>();
+  const layout = (): TableOptions => ({ width: tableWidth(out), stable });
   const draw = () => {
     // Nothing to show until the tasks exist (the view starts before the agent does).
     if (agent.allocations.every((alloc) => alloc.tasks.size === 0)) return;
-    const lines = tableLines(agent);
+    const lines = tableLines(agent, layout());
     out.write(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${lines.join('\n')}\n`);
     drawn = lines.length;
   };
@@ -143,7 +233,7 @@ export function startLiveView(
     finish(summary) {
       clearInterval(timer);
       draw();
-      out.write(`\n${summaryLines(summary).join('\n')}\n`);
+      out.write(`\n${summaryLines(agent, summary, { width: layout().width }).join('\n')}\n`);
     },
   };
 }

@@ -18,12 +18,12 @@ export interface CliProcess {
   exited: Promise<number>;
 }
 
-export function startCli(args: string[]): CliProcess {
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     // Task cgroups under a parent of the tests' own, removed after the run (test/support/cli-cgroups.ts).
-    env: { ...process.env, TASKPULSE_CGROUP_PARENT: TEST_CGROUP_PARENT },
+    env: { ...process.env, TASKPULSE_CGROUP_PARENT: TEST_CGROUP_PARENT, ...env },
   });
   let out = '';
   let err = '';
@@ -39,8 +39,11 @@ export function startCli(args: string[]): CliProcess {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cli = startCli(args);
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = startCli(args, env);
   const code = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }

@@ -81,6 +81,31 @@ describe('taskpulse run', () => {
     expect(stdout).not.toContain('Exceeded allowed attempts');
   });
 
+  it('--output table: the live table and the summary fit COLUMNS, with EXIT and FAILED', async () => {
+    const { code, stdout } = await runCli(
+      [
+        'run',
+        '--output',
+        'table',
+        '--interval',
+        '200ms',
+        '--',
+        'node',
+        '-e',
+        'setTimeout(() => process.exit(4), 1500)',
+      ],
+      { COLUMNS: '64' },
+    );
+    expect(code).toBe(4);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the redraw's escape sequences
+    const lines = stdout.replace(/\x1b\[\d+F\x1b\[J/g, '').split('\n');
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(64);
+    expect(lines[0]).toMatch(/^TASK +STATE +UPTIME +CPU % +MEM \/ LIMIT/);
+    const summary = lines.slice(lines.lastIndexOf('') - 2);
+    expect(summary[0]).toMatch(/^TASK +STATE +EXIT +RESTARTS +FAILED +PEAK RSS +CPU s$/);
+    expect(summary[1]).toMatch(/^run\/node +dead +4 +0 +yes +\d/);
+  });
+
   it('takes the global options after the subcommand too', async () => {
     const { code, stderr } = await runCli([
       'run',

@@ -108,6 +108,15 @@ function allocationJson(alloc: Allocation) {
     TaskGroup: alloc.group.name,
     ClientStatus: clientStatus(alloc),
     TaskStates: Object.fromEntries([...alloc.tasks.values()].map((task) => [task.name, taskStateJson(task)])),
+    // Nomad's shape; 0 where the job file sets no limit.
+    AllocatedResources: {
+      Tasks: Object.fromEntries(
+        alloc.group.tasks.map((task) => [
+          task.name,
+          { Cpu: { CpuShares: task.resources?.cpu ?? 0 }, Memory: { MemoryMB: task.resources?.memory ?? 0 } },
+        ]),
+      ),
+    },
   };
 }
 

@@ -13,6 +13,16 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
+/** A figure for a table cell: `-` when it was not measured (never a made-up 0). */
+export function formatOptional(value: number | undefined, format: (value: number) => string): string {
+  return value === undefined ? '-' : format(value);
+}
+
+/** A figure for JSON output: rounded to `digits`, or null when it was not measured. */
+export function roundOrNull(value: number | undefined, digits: number): number | null {
+  return value === undefined ? null : Number(value.toFixed(digits));
+}
+
 /** Left-aligned columns, two spaces apart; numbers right-aligned when `right` says so. */
 export function renderColumns(
   header: string[],

@@ -10,6 +10,9 @@ import { expandInspectPort } from './argv.js';
 import { registerAgent } from './commands/agent.js';
 import { registerMachines } from './commands/machines.js';
 import { registerRun } from './commands/run.js';
+import { registerStats } from './commands/stats.js';
+import { registerStatus } from './commands/status.js';
+import { registerTaskControl } from './commands/task-control.js';
 import { registerValidate } from './commands/validate.js';
 import { CliError, EXIT } from './errors.js';
 import { createCliLogger, LOG_LEVELS, type LogFormat } from './logger.js';
@@ -59,6 +62,9 @@ Examples:
   $ taskpulse run -- node -e 'for(;;){}'            watch one command's CPU and memory
   $ taskpulse validate my.job.yaml                  check a job file
   $ taskpulse machines --format mermaid             print the state machines
+  $ taskpulse status                                a running agent's tasks, from another shell
+  $ taskpulse stats                                 its live usage table (as docker stats)
+  $ taskpulse restart busy                          restart one of its tasks now
 
 Docs: docs/getting-started.md`,
     );
@@ -68,6 +74,10 @@ Docs: docs/getting-started.md`,
   registerRun(program, globals('warn'));
   registerValidate(program);
   registerMachines(program);
+  // Commands against a running agent, over its HTTP API.
+  registerStatus(program);
+  registerStats(program);
+  registerTaskControl(program);
   for (const command of program.commands) {
     for (const option of globalOptions()) command.addOption(option);
   }

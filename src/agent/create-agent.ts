@@ -9,12 +9,14 @@ import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
 import type { RestartPolicy } from '../../machines/restart-policy.js';
 import type { TaskRunnerOutput } from '../../machines/task-runner.machine.js';
 import type { TaskDriver, TaskSpec } from '../drivers/contract.js';
+import { DEFAULT_EXEC_LOG_DIR, DEFAULT_LOG_POLICY, removeAllocationLogs } from '../drivers/exec/task-logs.js';
 import { createSupervisorRoot } from '../runtime/actor-system.js';
 import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.js';
 import { resolveDrivers } from './drivers.js';
 import { createHttpApi, type HttpApi, type HttpLimits } from './http-api.js';
+import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
 import { trackUsage, type UsageSummary } from './usage-summary.js';
@@ -44,8 +46,10 @@ export interface CreateAgentOptions {
   shutdownDeadlineMs?: number;
   /** Inspection observer (Stately inspector, a recorder) for every runner's actor system. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /** Exec driver output directory; Docker socket path (built-in drivers only). */
+  /** Exec driver output directory (default `DEFAULT_EXEC_LOG_DIR`); Docker socket path (built-in drivers only). */
   execLogDir?: string;
+  /** Keep the tasks' log files when the agent ends (by default an allocation's go with it). */
+  keepLogs?: boolean;
   /** Exec driver's parent cgroup (default `taskpulse`). */
   execCgroupParent?: string;
   dockerSocketPath?: string;
@@ -127,6 +131,15 @@ function restartPolicyOf(group: JobGroup): Partial<RestartPolicy> | undefined {
 function taskSpec(allocId: string, task: JobTask): TaskSpec {
   const spec: TaskSpec = { id: `${allocId}/${task.name}`, name: task.name, allocId, config: task.config };
   if (task.env) spec.env = task.env;
+  if (task.logs) {
+    spec.logs = {
+      maxFiles: task.logs.max_files ?? DEFAULT_LOG_POLICY.maxFiles,
+      maxFileSizeBytes:
+        task.logs.max_file_size === undefined
+          ? DEFAULT_LOG_POLICY.maxFileSizeBytes
+          : task.logs.max_file_size * 2 ** 20,
+    };
+  }
   if (task.resources) {
     spec.resources = {
       ...(task.resources.cpu === undefined ? {} : { cpuMhz: task.resources.cpu }),
@@ -209,10 +222,27 @@ export function createAgent(options: CreateAgentOptions): Agent {
     return { tasks, failed: tasks.some((task) => task.failed), reason, timedOut };
   };
 
+  const logDir = options.execLogDir ?? DEFAULT_EXEC_LOG_DIR;
+  /** An allocation's logs go with it, unless kept on purpose or a detached task still writes them. */
+  const removeLogs = () => {
+    if (options.keepLogs) return;
+    for (const alloc of allocations) {
+      const tasks = [...alloc.tasks.values()];
+      if (tasks.some((task) => task.output?.state === 'detached')) continue;
+      if (!alloc.group.tasks.some((task) => task.driver === 'exec')) continue;
+      try {
+        removeAllocationLogs(logDir, alloc.id);
+      } catch (error) {
+        logger.warn({ alloc_id: alloc.id, error: String(error) }, 'cannot remove the task logs');
+      }
+    }
+  };
+
   const finish = async (reason: AgentSummary['reason']) => {
     if (ended) return;
     ended = true;
     const result = summary(reason);
+    removeLogs();
     await http?.close();
     root?.stop();
     metrics.close();
@@ -247,7 +277,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
       // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it.
       if (stopping) return;
       if (options.http) {
-        http = createHttpApi({ agent, metrics, logger, ...options.http });
+        http = createHttpApi({ agent, metrics, logger, routes: logRoutes(agent, logDir), ...options.http });
         url = await http.listen();
         if (stopping) {
           await http.close(); // `finish` closed it before it listened

@@ -67,6 +67,12 @@ const resourcesSchema = z.strictObject({
   memory: z.number().positive().optional(),
 });
 
+/** Nomad's `logs`: files kept per stream (the live one included), and their size in MB. */
+const logsSchema = z.strictObject({
+  max_files: z.number().int().min(1).max(1000).optional(),
+  max_file_size: z.number().int().min(1).max(10_000).optional(),
+});
+
 const execConfig = z.strictObject({
   command: osString.min(1),
   args: z.array(osString).optional(),
@@ -124,6 +130,7 @@ function buildJobSchema(numbers: DurationNumbers) {
       )
       .optional(),
     resources: resourcesSchema.optional(),
+    logs: logsSchema.optional(),
     stats_interval: duration(MIN_STATS_INTERVAL_MS, numbers).optional(),
     kill_timeout: duration(0, numbers).optional(),
     kill_signal: z.enum(SIGNALS).optional(),

@@ -66,7 +66,7 @@ function unreachable(address: string, error: unknown): CliError {
   );
 }
 
-async function failure(response: Response, path: string): Promise<CliError> {
+async function failure(response: Response): Promise<CliError> {
   let message = `${response.status} ${response.statusText}`;
   try {
     const body = (await response.json()) as { error?: unknown };
@@ -80,7 +80,7 @@ async function failure(response: Response, path: string): Promise<CliError> {
       EXIT_API,
     );
   }
-  return new CliError(`${path}: ${message}`, EXIT_API);
+  return new CliError(message, EXIT_API);
 }
 
 export function createApiClient(flags: ApiFlags): ApiClient {
@@ -94,7 +94,7 @@ export function createApiClient(flags: ApiFlags): ApiClient {
       if ((error as Error).name === 'AbortError') throw error;
       throw unreachable(address, error);
     }
-    if (!response.ok) throw await failure(response, path);
+    if (!response.ok) throw await failure(response);
     return response;
   };
   return {

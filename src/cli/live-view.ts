@@ -13,7 +13,16 @@ export type OutputMode = 'table' | 'json' | 'none';
 export interface LiveView {
   /** Prints the summary and stops refreshing. */
   finish(summary: AgentSummary): void;
+  /**
+   * A supervised command's own output (`run` passes it through): to the matching stream, above the
+   * live table; to stderr when stdout carries JSON lines.
+   */
+  print(text: string, stream: 'stdout' | 'stderr'): void;
 }
+
+const passThrough = (out: NodeJS.WriteStream) => (text: string, stream: 'stdout' | 'stderr') => {
+  (stream === 'stderr' ? process.stderr : out).write(text);
+};
 
 export function resolveOutputMode(mode: string | undefined, stream: NodeJS.WriteStream): OutputMode {
   if (mode === 'table' || mode === 'json' || mode === 'none') return mode;
@@ -154,7 +163,7 @@ export function startLiveView(
   out: NodeJS.WriteStream,
   refreshMs = 1000,
 ): LiveView {
-  if (mode === 'none') return { finish() {} };
+  if (mode === 'none') return { finish() {}, print: passThrough(out) };
 
   if (mode === 'json') {
     const write = (line: object) => out.write(`${JSON.stringify(line)}\n`);
@@ -190,6 +199,8 @@ export function startLiveView(
     agent.bus.on('task:stats', onStats);
     agent.bus.on('task:event', onEvent);
     return {
+      // Stdout is for the JSON lines: the command's output, both streams, goes to stderr.
+      print: (text) => process.stderr.write(text),
       finish(summary) {
         agent.bus.off('task:stats', onStats);
         agent.bus.off('task:event', onEvent);
@@ -229,9 +240,26 @@ export function startLiveView(
   };
   draw();
   const timer = setInterval(draw, refreshMs);
+  // A partial line waits for its end: the table is redrawn from the start of a line.
+  const pending = { stdout: '', stderr: '' };
+  const write = passThrough(out);
   return {
+    print(text, stream) {
+      const whole = pending[stream] + text;
+      const cut = whole.lastIndexOf('\n') + 1;
+      pending[stream] = whole.slice(cut);
+      if (cut === 0) return;
+      // Above the table: erase it, write, draw it again below.
+      if (drawn > 0) out.write(`\x1b[${drawn}F\x1b[J`);
+      drawn = 0;
+      write(whole.slice(0, cut), stream);
+      draw();
+    },
     finish(summary) {
       clearInterval(timer);
+      for (const stream of ['stdout', 'stderr'] as const) {
+        if (pending[stream] !== '') this.print(`${pending[stream]}\n`, stream);
+      }
       draw();
       out.write(`\n${summaryLines(agent, summary, { width: layout().width }).join('\n')}\n`);
     },

@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from '../runtime/logger.js';
 import { expandInspectPort } from './argv.js';
 import { registerAgent } from './commands/agent.js';
+import { registerLogs } from './commands/logs.js';
 import { registerMachines } from './commands/machines.js';
 import { registerRun } from './commands/run.js';
 import { registerStats } from './commands/stats.js';
@@ -64,6 +65,7 @@ Examples:
   $ taskpulse machines --format mermaid             print the state machines
   $ taskpulse status                                a running agent's tasks, from another shell
   $ taskpulse stats                                 its live usage table (as docker stats)
+  $ taskpulse logs -f flaky                         follow one of its tasks' output
   $ taskpulse restart busy                          restart one of its tasks now
 
 Docs: docs/getting-started.md`,
@@ -77,6 +79,7 @@ Docs: docs/getting-started.md`,
   // Commands against a running agent, over its HTTP API.
   registerStatus(program);
   registerStats(program);
+  registerLogs(program);
   registerTaskControl(program);
   for (const command of program.commands) {
     for (const option of globalOptions()) command.addOption(option);

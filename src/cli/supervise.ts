@@ -11,10 +11,12 @@ import {
 } from '../agent/create-agent.js';
 import { createBuiltInDriver } from '../agent/drivers.js';
 import type { ExecDriver } from '../drivers/exec/index.js';
+import { DEFAULT_EXEC_LOG_DIR, removeAllocationLogs } from '../drivers/exec/task-logs.js';
 import type { Logger } from '../runtime/logger.js';
 import { CliError } from './errors.js';
 import { startInspection } from './inspection.js';
 import { resolveOutputMode, startLiveView } from './live-view.js';
+import { passThroughOutput } from './pass-through.js';
 import { handleStopSignals, type SignalSource } from './signals.js';
 
 export interface SuperviseOptions {
@@ -25,6 +27,8 @@ export interface SuperviseOptions {
   inspectPort?: number;
   recordFile?: string;
   refreshMs?: number;
+  /** Write the exec tasks' output through to ours (`run`), then remove their logs unless `keepLogs`. */
+  passThrough?: boolean;
   /** For tests: where signals come from, and how the process exits (defaults: `process`). */
   signals?: SignalSource;
   exit?: (code: number) => void;
@@ -73,8 +77,11 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
     ...(options.recordFile === undefined ? {} : { recordFile: options.recordFile }),
   });
   if (inspection.url) process.stderr.write(`Stately inspector: ${inspection.url}\n`);
+  const logDir = options.agent.execLogDir ?? DEFAULT_EXEC_LOG_DIR;
   const agent = createAgent({
     ...options.agent,
+    // Passed through, the output is read to its end before the logs go (here, not in the agent).
+    ...(options.passThrough ? { keepLogs: true } : {}),
     ...(exec ? { drivers: { ...options.agent.drivers, exec } } : {}),
     logger,
     ...(inspection.observer ? { inspect: inspection.observer } : {}),
@@ -102,8 +109,14 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
       throw new CliError(`cannot start the agent: ${(error as Error).message}`, 1);
     }
     if (agent.url) process.stderr.write(`HTTP API: ${agent.url}\n`);
+    const output = options.passThrough ? passThroughOutput(agent, logDir, view) : undefined;
     const summary = await agent.done;
+    await output;
     view.finish(summary);
+    if (options.passThrough && !options.agent.keepLogs) {
+      for (const alloc of agent.allocations) removeAllocationLogs(logDir, alloc.id);
+    }
+    if (options.agent.keepLogs) process.stderr.write(`Task logs kept in ${logDir}\n`);
     return summary;
   } finally {
     removeSignalHandlers();

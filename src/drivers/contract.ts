@@ -15,6 +15,14 @@ export interface TaskSpec {
   config: Readonly<Record<string, unknown>>;
   env?: Readonly<Record<string, string>>;
   resources?: TaskResources;
+  /** How the task's output files are rotated and retained (drivers that keep files: exec). */
+  logs?: TaskLogPolicy;
+}
+
+/** Nomad's `logs { max_files, max_file_size }`, per stream. */
+export interface TaskLogPolicy {
+  maxFiles: number;
+  maxFileSizeBytes: number;
 }
 
 export interface TaskResources {

@@ -1,7 +1,11 @@
 /**
- * The commands against a running agent (`status`, `stats`, `restart`, `stop`), end to end: a real
- * agent process with real tasks, asked from other CLI processes over its HTTP API, with a token.
+ * The commands against a running agent (`status`, `stats`, `logs`, `restart`, `stop`), end to end: a
+ * real agent process with real tasks, asked from other CLI processes over its HTTP API, with a
+ * token; its task logs rotated and retained as the job says, and removed when the agent ends.
  */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliProcess, pidAlive, runCli, startCli, waitFor, writeJob } from './cli.js';
 
@@ -28,6 +32,20 @@ groups:
         config:
           command: node
           args: ['-e', 'setInterval(() => {}, 1000)']
+  - name: chatty
+    tasks:
+      - name: talker
+        driver: exec
+        kill_timeout: 2s
+        logs: { max_files: 2, max_file_size: 1 }
+        config:
+          command: node
+          args:
+            - '-e'
+            - >-
+              process.stderr.write('warming up\\n');
+              for (let i = 0; i < 3000; i++) process.stdout.write('bulk ' + i + ' ' + 'x'.repeat(500) + '\\n');
+              let n = 0; setInterval(() => console.log('tick ' + n++), 100);
   - name: many
     count: 17
     tasks:
@@ -47,6 +65,9 @@ let agent: CliProcess;
 let base: string;
 let procs: AllocJson;
 let allocs: AllocJson[];
+const logDir = mkdtempSync(join(tmpdir(), 'taskpulse-operator-logs-'));
+/** Tasks of the job: 2 + 1 + 17. */
+const TASKS = 20;
 const env = () => ({ TASKPULSE_ADDR: base, TASKPULSE_TOKEN: TOKEN });
 const api = async <T>(path: string): Promise<T> =>
   (await (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as T;
@@ -57,7 +78,18 @@ const statsOf = (alloc: string) =>
 
 beforeAll(async () => {
   agent = startCli(
-    ['--log-format', 'json', 'agent', '--port', '0', '--output', 'none', writeJob('ops.yaml', JOB)],
+    [
+      '--log-format',
+      'json',
+      'agent',
+      '--port',
+      '0',
+      '--output',
+      'none',
+      '--exec-log-dir',
+      logDir,
+      writeJob('ops.yaml', JOB),
+    ],
     {
       TASKPULSE_TOKEN: TOKEN,
     },
@@ -83,6 +115,7 @@ afterAll(async () => {
     agent.child.kill('SIGTERM');
     await agent.exited;
   }
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 describe('taskpulse status', () => {
@@ -94,7 +127,7 @@ describe('taskpulse status', () => {
     expect(header).toMatch(
       /^ALLOC\s+TASK\s+STATE\s+EXIT\s+RESTARTS\s+UPTIME\s+CPU %\s+CPU MHZ\s+MEMORY\s+PIDS$/,
     );
-    expect(rows).toHaveLength(2 + 17);
+    expect(rows).toHaveLength(TASKS);
     const ticker = rows.find((row) => row.includes('procs/ticker'))!;
     // 8-character id, running, no exit yet, 0 restarts, an uptime, figures, RSS of its 256 MiB limit, 1 pid.
     expect(ticker).toMatch(
@@ -182,7 +215,7 @@ describe('taskpulse stats', () => {
       .trimEnd()
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(lines).toHaveLength(19);
+    expect(lines).toHaveLength(TASKS);
     const ticker = lines.find((line) => line.task === 'ticker')!;
     expect(ticker).toMatchObject({
       alloc_id: procs.ID,
@@ -204,7 +237,7 @@ describe('taskpulse stats', () => {
   it('-f keeps refreshing when piped', async () => {
     const follow = startCli(['stats', '-f', '--interval', '200ms', '--format', 'json'], env());
     await waitFor('three refreshes', () =>
-      follow.stdout().trimEnd().split('\n').length >= 3 * 19 ? true : undefined,
+      follow.stdout().trimEnd().split('\n').length >= 3 * TASKS ? true : undefined,
     );
     follow.child.kill('SIGTERM');
     await follow.exited;
@@ -254,5 +287,110 @@ describe('taskpulse restart and stop', () => {
       code: 1,
       stderr: expect.stringContaining('cannot restart holder (dead): not running'),
     });
+  });
+});
+
+describe('taskpulse logs', () => {
+  const chatty = () => allocs.find((alloc) => alloc.TaskGroup === 'chatty')!;
+
+  it('prints stdout or stderr, the last N lines, across the rotated files (max_files, max_file_size)', async () => {
+    const dir = join(logDir, chatty().ID);
+    // 1.5 MB of bulk past a 1 MB limit: rotated once a second, one copy kept (max_files: 2).
+    await waitFor(
+      'a rotation',
+      () => (readdirSync(dir).includes('talker.stdout.0') ? true : undefined),
+      10_000,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['talker.stderr', 'talker.stdout', 'talker.stdout.0']);
+    const stderr = await runCli(['logs', '--stderr', 'talker'], env());
+    expect(stderr).toMatchObject({ code: 0, stdout: 'warming up\n', stderr: '' });
+    await waitFor('some ticks', async () =>
+      (await runCli(['logs', 'talker', '--tail', '3'], env())).stdout.startsWith('tick') ? true : undefined,
+    );
+    const tail = await runCli(['logs', '--tail', '3', 'talker'], env());
+    const ticks = tail.stdout.trimEnd().split('\n');
+    expect(ticks).toHaveLength(3);
+    const numbers = ticks.map((line) => Number(line.match(/^tick (\d+)$/)?.[1]));
+    expect(numbers).toEqual([numbers[0], numbers[0]! + 1, numbers[0]! + 2]);
+    // The whole output: the bulk from the copy, then the live file, in order.
+    const all = await runCli(['logs', 'talker'], env());
+    const lines = all.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^bulk 0 x+$/);
+    expect(lines[2999]).toMatch(/^bulk 2999 x+$/);
+    expect(lines[3]).toMatch(/^bulk 3 /);
+    expect(lines.slice(3000).every((line) => /^tick \d+$/.test(line))).toBe(true);
+  });
+
+  it('-f follows the output as the task writes it', async () => {
+    const follow = startCli(['logs', '-f', '--tail', '1', `${chatty().ID.slice(0, 8)}/talker`], env());
+    const seen = await waitFor('three new ticks', () => {
+      const ticks = follow
+        .stdout()
+        .trimEnd()
+        .split('\n')
+        .filter((line) => line.startsWith('tick'));
+      return ticks.length >= 4 ? ticks : undefined;
+    });
+    follow.child.kill('SIGTERM');
+    await follow.exited;
+    const numbers = seen.map((line) => Number(line.slice(5)));
+    expect(numbers.slice(0, 4)).toEqual([numbers[0], numbers[0]! + 1, numbers[0]! + 2, numbers[0]! + 3]);
+  });
+
+  it('names what it cannot show: a task without log files, an allocation of several tasks', async () => {
+    const mock = await runCli(
+      ['logs', `${allocs.find((alloc) => alloc.TaskGroup === 'many')!.ID.slice(0, 8)}`],
+      env(),
+    );
+    expect(mock.code).toBe(1);
+    expect(mock.stderr).toBe(
+      'taskpulse: task m runs on the mock driver: taskpulse keeps the output of exec tasks only\n',
+    );
+    const several = await runCli(['logs', procs.ID.slice(0, 8)], env());
+    expect(several.code).toBe(1);
+    expect(several.stderr).toContain(`has 2 tasks (ticker, holder): write ${procs.ID.slice(0, 8)}/<task>`);
+  });
+});
+
+describe('task logs go with their allocation', () => {
+  it("an agent removes its allocations' logs when it ends, unless --keep-logs", async () => {
+    const job = writeJob(
+      'short.yaml',
+      `name: short
+type: batch
+groups:
+  - name: g
+    tasks:
+      - name: say
+        driver: exec
+        config: { command: node, args: ['-e', 'console.log("said")'] }
+`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'taskpulse-keep-logs-'));
+    try {
+      const gone = await runCli(['agent', '--no-http', '--output', 'json', '--exec-log-dir', dir, job]);
+      expect(gone.code).toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+      const kept = await runCli([
+        'agent',
+        '--no-http',
+        '--output',
+        'json',
+        '--keep-logs',
+        '--exec-log-dir',
+        dir,
+        job,
+      ]);
+      expect(kept.code).toBe(0);
+      const summary = JSON.parse(kept.stdout.trimEnd().split('\n').at(-1)!) as {
+        tasks: { alloc_id: string }[];
+      };
+      const allocId = summary.tasks[0]!.alloc_id;
+      expect(readdirSync(join(dir, allocId)).sort()).toEqual(['say.stderr', 'say.stdout']);
+      expect(kept.stderr).toContain(`Task logs kept in ${dir}`);
+      expect(existsSync(join(dir, allocId, 'say.stdout'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -27,6 +27,7 @@ interface AgentFlags extends InspectFlags {
   metricsPrefix: string;
   output?: string;
   execLogDir?: string;
+  keepLogs?: boolean;
   cgroupParent?: string;
   dockerSocket?: string;
 }
@@ -65,6 +66,7 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
     )
     .addOption(outputOption())
     .option('--exec-log-dir <dir>', 'where the exec driver writes task stdout/stderr')
+    .option('--keep-logs', "keep the tasks' log files when the agent ends (removed with it by default)")
     .addOption(
       new Option(
         '--cgroup-parent <name>',
@@ -123,6 +125,7 @@ ${exitCodesHelp([
           onStop: flags.onSignal,
           shutdownDeadlineMs: flags.shutdownDeadline,
           ...(flags.execLogDir ? { execLogDir: flags.execLogDir } : {}),
+          ...(flags.keepLogs ? { keepLogs: true } : {}),
           ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
         },

@@ -27,6 +27,7 @@ interface RunFlags extends InspectFlags {
   output?: string;
   dockerSocket?: string;
   cgroupParent?: string;
+  keepLogs?: boolean;
 }
 
 function taskName(command: string): string {
@@ -64,6 +65,7 @@ export function registerRun(program: Command, globals: () => GlobalFlags): void 
         'cgroup under which exec tasks get theirs (default taskpulse)',
       ).env('TASKPULSE_CGROUP_PARENT'),
     )
+    .option('--keep-logs', "keep the command's log files (stdout, stderr) after it ends")
     .passThroughOptions();
   for (const option of inspectOptions()) command.addOption(option);
   command
@@ -125,11 +127,14 @@ ${exitCodesHelp([
         output: flags.output,
         onSignal: 'kill',
         refreshMs: flags.interval,
+        // As `time`: the command's own output is shown (the live table stays below it).
+        passThrough: true,
         ...inspectSettings(flags),
         agent: {
           jobs: [job],
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
           ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
+          ...(flags.keepLogs ? { keepLogs: true } : {}),
         },
       });
       const task = summary.tasks[0];

@@ -5,14 +5,13 @@
  * - Each task runs in its own session and process group (pgid = pid); stop and destroy signal the
  *   whole group, and also every pid of the task's cgroup or /proc tree (a process that called
  *   `setsid` has left the group but not the cgroup).
- * - Stdout and stderr go to `<logDir>/<task id>.{stdout,stderr}.log`.
+ * - Stdout and stderr go to `<logDir>/<alloc id>/<task>.{stdout,stderr}`, rotated and retained as the
+ *   task's `logs` policy says (`task-logs.ts`), checked once a second while the task runs.
  * - `taskStats` samples at once, then once per interval, and ends when the task's main process
  *   exits. Read failures other than "process gone" are retried inside the stream, never thrown.
  * See docs/drivers/exec.md for the configuration, the cgroup layouts and the measured costs.
  */
 import type { ChildProcess } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Logger, silentLogger } from '../../runtime/logger.js';
 import { abortableSleep } from '../abortable-sleep.js';
 import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.js';
@@ -24,9 +23,16 @@ import { listProcessTree, liveGroupMembers } from './process-tree.js';
 import { createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
 import { type CgroupManager, createCgroupManager } from './task-cgroup.js';
+import {
+  DEFAULT_EXEC_LOG_DIR,
+  DEFAULT_LOG_POLICY,
+  type LogStream,
+  rotateLog,
+  taskLogPaths,
+} from './task-logs.js';
 
 export interface ExecDriverOptions {
-  /** Where per-task stdout/stderr logs go. Default `<os.tmpdir()>/taskpulse-exec-logs`. */
+  /** Where per-task stdout/stderr logs go. Default `<os.tmpdir()>/taskpulse-exec-logs` (`DEFAULT_EXEC_LOG_DIR`). */
   logDir?: string;
   /** Default: silent. */
   logger?: Logger;
@@ -67,6 +73,9 @@ interface ExecTask {
 }
 
 const POLL_MS = 20;
+/** How often a running task's log files are checked against their size limit. */
+const LOG_ROTATE_CHECK_MS = 1000;
+const STREAMS: readonly LogStream[] = ['stdout', 'stderr'];
 const SAMPLE_ATTEMPTS = 3;
 
 function signalQuietly(pid: number, signal: NodeJS.Signals): void {
@@ -100,7 +109,7 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
 
 export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   const logger = (options.logger ?? silentLogger()).child({ driver: 'exec' });
-  const logDir = options.logDir ?? join(tmpdir(), 'taskpulse-exec-logs');
+  const logDir = options.logDir ?? DEFAULT_EXEC_LOG_DIR;
   const cgroupParent = options.cgroupParent ?? 'taskpulse';
   const reapTimeoutMs = options.reapTimeoutMs ?? 2000;
   const host: HostCpu = readHostCpu();
@@ -224,6 +233,18 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       }
       const { child, pid } = spawned;
       const life = new AbortController();
+      const logPaths = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
+      const rotate = () => {
+        for (const stream of STREAMS) {
+          try {
+            rotateLog(logPaths, stream, spec.logs ?? DEFAULT_LOG_POLICY);
+          } catch (error) {
+            logger.warn({ task: spec.id, stream, error: String(error) }, 'cannot rotate the task log');
+          }
+        }
+      };
+      const rotation = setInterval(rotate, LOG_ROTATE_CHECK_MS);
+      rotation.unref();
       const task: ExecTask = {
         spec,
         pid,
@@ -234,6 +255,8 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         exit: undefined,
         exited: new Promise<ExitResult>((resolve) => {
           child.once('exit', (code, signal) => {
+            clearInterval(rotation);
+            rotate();
             task.exit = { exitCode: code, signal, oomKilled: false };
             life.abort();
             resolve(task.exit);

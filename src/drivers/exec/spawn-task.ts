@@ -1,6 +1,6 @@
 /**
  * Starts one exec task: checks the command and cwd first (so a typo is a clear, final error rather
- * than exit 127), opens the per-task log files, and spawns the process detached (its own session and
+ * than exit 127), opens the per-task log files (`task-logs.ts`), and spawns the process detached (its own session and
  * process group, pgid = pid) with stdout/stderr going to the files, never to the agent's stdout.
  *
  * With a cgroup, the process is started through a tiny `sh` wrapper that writes its own pid into
@@ -11,10 +11,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, isAbsolute, resolve } from 'node:path';
 import type { ExecTaskConfig, TaskSpec } from '../contract.js';
 import { RecoverableError } from '../errors.js';
-import { cgroupName } from './cgroups.js';
+import { taskLogPaths } from './task-logs.js';
 
 /** Exit code of the wrapper when it cannot join the cgroup (its stderr log says which file). */
 export const CGROUP_JOIN_FAILED_EXIT = 125;
@@ -131,10 +131,10 @@ export async function spawnTask(options: SpawnTaskOptions): Promise<SpawnedTask>
   const command = resolveCommand(config.command, cwd, env.PATH);
   const args = config.args ?? [];
 
-  mkdirSync(logDir, { recursive: true });
-  const base = join(logDir, cgroupName(spec.id));
-  const stdoutPath = `${base}.stdout.log`;
-  const stderrPath = `${base}.stderr.log`;
+  const logs = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
+  mkdirSync(logs.dir, { recursive: true });
+  const stdoutPath = logs.live('stdout');
+  const stderrPath = logs.live('stderr');
   const out = openSync(stdoutPath, 'a');
   let err: number | undefined;
   try {

@@ -10,6 +10,8 @@ const realProcesses = [
   'test/cli/**/*.test.ts',
   'test/reliability/signals-cli.test.ts',
 ];
+/** Needs Debian's `prometheus` package (promtool and the server): `npm run test:prometheus`, not `npm test`. */
+const prometheus = ['test/prometheus/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -22,7 +24,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: realProcesses,
+          exclude: [...realProcesses, ...prometheus],
           globalSetup: ['test/support/build-dist.ts'],
         },
       },
@@ -31,6 +33,15 @@ export default defineConfig({
         test: {
           name: 'processes',
           include: realProcesses,
+          fileParallelism: false,
+          globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'prometheus',
+          include: prometheus,
           fileParallelism: false,
           globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
         },

@@ -50,6 +50,12 @@ export interface MetricsJson {
   Samples: never[];
 }
 
+const LINT_FAILING_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 let processRegistry: Registry | undefined;
 /**
  * prom-client's default metrics (process CPU, memory, fds, event loop, GC) in a registry of their
@@ -60,6 +66,9 @@ function processMetricsRegistry(): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
     collectDefaultMetrics({ register: processRegistry });
+    // Gauges named like counters, which `promtool check metrics` refuses; each is the sum of the
+    // per-type gauge of the same name without `_total`.
+    for (const name of LINT_FAILING_DEFAULTS) processRegistry.removeSingleMetric(name);
   }
   return processRegistry;
 }

@@ -3,11 +3,12 @@
  * stdout and stderr to stderr (or both to stderr when stdout carries JSON lines), all of it, in
  * order, with the command's exit code; its log files go when it ends, unless --keep-logs.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXEC_LOG_DIR } from '../../src/drivers/exec/task-logs.js';
-import { jsonLines, runCli } from './cli.js';
+import { jsonLines, ROOT, runCli } from './cli.js';
 
 const SCRIPT = [
   "console.log('out 1')",
@@ -47,6 +48,31 @@ describe('taskpulse run: the command output', () => {
     expect(result.stderr).toContain('out 2000\n');
     const allocId = summaryOf(result.stdout)!.tasks[0]!.alloc_id;
     expect(existsSync(join(DEFAULT_EXEC_LOG_DIR, allocId))).toBe(false);
+  });
+
+  it('on a terminal: the output scrolls above the live table, each line once and whole', () => {
+    // util-linux `script` gives the CLI a pseudo-terminal (Debian's bsdutils is essential).
+    const command = `node bin/taskpulse.js run --interval 100ms -- sh -c 'echo one; sleep 0.3; printf tw; sleep 0.3; echo o; echo three'`;
+    const result = spawnSync('script', ['-qec', command, '/dev/null'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(0);
+    // What the terminal shows at the end: cursor-up-and-clear removes the table drawn before.
+    const esc = String.fromCharCode(27);
+    const redraw = new RegExp(`(${esc}\\[\\d+F${esc}\\[J)`);
+    const screen: string[] = [];
+    for (const part of result.stdout.replaceAll('\r', '').split(redraw)) {
+      const up = part.match(new RegExp(`^${esc}\\[(\\d+)F${esc}\\[J$`));
+      if (up) screen.splice(screen.length - Number(up[1]));
+      else
+        screen.push(...part.split('\n').filter((line, index, all) => index < all.length - 1 || line !== ''));
+    }
+    const output = screen.filter((line) => ['one', 'two', 'three'].includes(line));
+    expect(output).toEqual(['one', 'two', 'three']);
+    expect(screen.some((line) => line.startsWith('ALLOC'))).toBe(true); // the last table
+    expect(screen.some((line) => line.startsWith('TASK') && line.includes('PEAK RSS'))).toBe(true); // the summary
   });
 
   it('--keep-logs keeps the log files and says where', async () => {

@@ -65,22 +65,6 @@ export function taskFigures(alloc: ApiAllocation, stats: ApiAllocationStats | un
   });
 }
 
-/** `3s`, `4m05s`, `2h03m`, `3d04h`: an uptime, coarser as it grows. */
-export function formatUptime(ms: number): string {
-  const seconds = Math.max(0, Math.floor(ms / 1000));
-  const [d, h, m, s] = [
-    Math.floor(seconds / 86_400),
-    Math.floor(seconds / 3600) % 24,
-    Math.floor(seconds / 60) % 60,
-    seconds % 60,
-  ];
-  const two = (n: number) => String(n).padStart(2, '0');
-  if (d > 0) return `${d}d${two(h)}h`;
-  if (h > 0) return `${h}h${two(m)}m`;
-  if (m > 0) return `${m}m${two(s)}s`;
-  return `${s}s`;
-}
-
 /** The last exit as a cell: the code, the signal's name, or undefined before any exit. */
 export const exitText = (figures: TaskFigures) =>
   figures.exitCode !== undefined ? String(figures.exitCode) : figures.signal;

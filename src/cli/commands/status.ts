@@ -7,9 +7,9 @@
 import type { Command } from 'commander';
 import { type ApiClient, type ApiFlags, addApiOptions, createApiClient } from '../api-client.js';
 import type { ApiAllocation, ApiAllocationStats, ApiTaskEvent } from '../api-types.js';
-import { formatBytes, formatOptional, renderColumns } from '../format.js';
+import { formatBytes, formatOptional, formatUptime, renderColumns } from '../format.js';
 import { resolveTarget } from '../resolve-target.js';
-import { exitText, formatUptime, type TaskFigures, taskFigures } from '../task-figures.js';
+import { exitText, type TaskFigures, taskFigures } from '../task-figures.js';
 
 const percent = (value: number) => value.toFixed(1);
 const mhz = (value: number) => value.toFixed(0);

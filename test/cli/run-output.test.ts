@@ -71,7 +71,7 @@ describe('taskpulse run: the command output', () => {
     }
     const output = screen.filter((line) => ['one', 'two', 'three'].includes(line));
     expect(output).toEqual(['one', 'two', 'three']);
-    expect(screen.some((line) => line.startsWith('ALLOC'))).toBe(true); // the last table
+    expect(screen.some((line) => line.startsWith('TASK') && line.includes('LAST EVENT'))).toBe(true); // the last table
     expect(screen.some((line) => line.startsWith('TASK') && line.includes('PEAK RSS'))).toBe(true); // the summary
   });
 

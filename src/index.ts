@@ -33,7 +33,10 @@ export {
   type HttpApi,
   type HttpApiOptions,
   HttpConfigError,
+  type HttpLimits,
+  type Route,
 } from './agent/http-api.js';
+export { HttpError, type RouteContext, sendJson } from './agent/http-server.js';
 export { type Job, type JobGroup, type JobInput, type JobTask, jobSchema } from './agent/job-schema.js';
 export {
   formatProblem,

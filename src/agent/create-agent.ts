@@ -15,7 +15,7 @@ import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.js';
 import { resolveDrivers } from './drivers.js';
-import { createHttpApi, type HttpApi, type HttpLimits } from './http-api.js';
+import { createHttpApi, type HttpApi, type HttpLimits, type Route } from './http-api.js';
 import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
@@ -33,7 +33,14 @@ export interface CreateAgentOptions {
   /** Default: a new bus. */
   bus?: TaskBus;
   /** Serve the HTTP API (default port 4646 on 127.0.0.1; port 0 picks a free one). Off when omitted. */
-  http?: { port?: number; host?: string; token?: string; limits?: Partial<HttpLimits> };
+  http?: {
+    port?: number;
+    host?: string;
+    token?: string;
+    limits?: Partial<HttpLimits>;
+    /** More routes on the same server (a web UI, a push stream), tried after the API's own. */
+    routes?: readonly Route[];
+  };
   /** Prometheus metric name prefix. Default `taskpulse_task`. */
   metricsPrefix?: string;
   /** Add the agent process's own metrics (prom-client's defaults) to the Prometheus text. Default true. */
@@ -277,7 +284,13 @@ export function createAgent(options: CreateAgentOptions): Agent {
       // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it.
       if (stopping) return;
       if (options.http) {
-        http = createHttpApi({ agent, metrics, logger, routes: logRoutes(agent, logDir), ...options.http });
+        http = createHttpApi({
+          ...options.http,
+          agent,
+          metrics,
+          logger,
+          routes: [...logRoutes(agent, logDir), ...(options.http.routes ?? [])],
+        });
         url = await http.listen();
         if (stopping) {
           await http.close(); // `finish` closed it before it listened

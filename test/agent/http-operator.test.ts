@@ -195,6 +195,25 @@ describe('HTTP API for operators: /metrics', () => {
   });
 });
 
+describe('HTTP API: routes of other parts', () => {
+  it('serves routes given to createAgent beside its own, behind the same token', async () => {
+    const token = 'routes-token-1234';
+    agent = createAgent({
+      jobs: [job],
+      http: {
+        port: 0,
+        token,
+        routes: [{ method: 'GET', path: /^\/ui$/, handler: ({ json }) => json(200, { ui: true }) }],
+      },
+    });
+    await agent.start();
+    expect((await fetch(`${agent.url}/ui`)).status).toBe(401);
+    const ui = await fetch(`${agent.url}/ui?pretty`, { headers: { 'x-nomad-token': token } });
+    expect(await ui.text()).toBe('{\n  "ui": true\n}\n');
+    expect((await fetch(`${agent.url}/v1/health`)).status).toBe(200);
+  });
+});
+
 describe('HTTP API for operators: admission', () => {
   /** A route that holds its request open until released: a busy, authenticated connection. */
   function holdingRoute() {

@@ -3,7 +3,6 @@
  * "must be at least 1", rather than "Invalid input: expected string, received undefined". And for a
  * misspelt key or value, the nearest right one ("did you mean `attempts`?").
  */
-import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 
 /** What a value must be, as a user reads it. */
@@ -24,19 +23,42 @@ export function oneOf(values: readonly unknown[]): string {
   return quoted.length < 2 ? (quoted[0] ?? '') : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
 }
 
+/**
+ * Edits between two words, a swap of neighbours counting as one (`fial` → `fail`): the optimal
+ * string alignment distance. Hand-written rather than a Levenshtein package because those count a
+ * swap as two, and swapped letters are the commonest typo.
+ */
+export function typoDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const row = rows[i]!;
+      const above = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
 /** The candidate nearest to `word`, when it is near enough to be a typo (not just another word). */
 export function nearest(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
-    const d = distance(word.toLowerCase(), candidate.toLowerCase());
+    const d = typoDistance(word.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;
     }
   }
-  // Two edits (a swap is two: `fial` → `fail`), more in long words; not `foo` → `mode`.
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
+  // One edit in short words, more in long ones: `attemps` → `attempts`, but not `foo` → `mode`.
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 export const didYouMean = (word: unknown, candidates: Iterable<string>): string | undefined => {

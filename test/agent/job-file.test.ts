@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/agent/duration.js';
+import { nearest, typoDistance } from '../../src/agent/job-words.js';
 import {
   describeProblem,
   formatProblem,
@@ -208,6 +209,16 @@ groups:
     } finally {
       rmSync(dir, { recursive: true });
     }
+  });
+
+  it('suggests the known word a typo is nearest to, a swap of letters being one edit', () => {
+    expect(typoDistance('fial', 'fail')).toBe(1);
+    expect(typoDistance('attemps', 'attempts')).toBe(1);
+    expect(typoDistance('kitten', 'sitting')).toBe(3);
+    expect(nearest('atempts', ['attempts', 'interval', 'delay', 'mode'])).toBe('attempts');
+    expect(nearest('servce', ['batch', 'service'])).toBe('service');
+    expect(nearest('foo', ['attempts', 'interval', 'delay', 'mode'])).toBeUndefined();
+    expect(nearest('SIGFOO', ['SIGTERM', 'SIGHUP', 'SIGKILL'])).toBeUndefined();
   });
 
   it('parses durations', () => {

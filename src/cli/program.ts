@@ -85,7 +85,8 @@ Docs: docs/getting-started.md`,
     for (const option of globalOptions()) command.addOption(option);
   }
   program.hook('preAction', (_program, action) => {
-    given = action.optsWithGlobals();
+    // The later one wins: `--log-level warn run --log-level debug` logs at debug.
+    given = { ...program.opts(), ...action.opts() };
   });
   return program;
 }

@@ -7,11 +7,16 @@
  *                       │ start error ─────────────────────────────▶ restarting | dead      └─▶ dead
  *   kill (any live state) ─▶ killing ─stopped─▶ exited ─▶ dead          shutdown ─▶ detached
  *   restart (running) ─▶ killing ─stopped─▶ exited ─▶ restarting (no delay) ─▶ starting
+ *   killing: (stopping ⇄ retrying) ─no retry fits─▶ killFailed ─▶ dead (failed)
  *
  * On exit the `exited` hooks run before `destroyTask` is called, so no hook ever sees its task vanish.
+ * A stop that fails (the engine is down) is retried with backoff until the kill deadline, as Nomad
+ * retries the kill; a task that cannot be confirmed stopped by then is said to be so (a failing
+ * `Killing` event, an `error` log, `failed`), never reported as killed.
  * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
  */
 import { type ActorRefFrom, assign, fromPromise, setup } from 'xstate';
+import { type BackoffOptions, retryDelayMs } from './backoff.js';
 import { DRIVER_ERROR_CODES, describeError } from './open-error.js';
 import {
   DEFAULT_RESTART_POLICIES,
@@ -61,6 +66,14 @@ export interface TaskRunnerInput {
   restartPolicy?: Partial<RestartPolicy>;
   /** How long `stopTask` waits after the stop signal before killing. Default 5 s (Nomad's kill_timeout). */
   killTimeoutMs?: number;
+  /**
+   * The kill's deadline: failed stops are retried while the backoff between them fits in it; then the
+   * task is reported as not confirmed stopped. A `kill` event's own `deadlineMs` wins. A stop that
+   * hangs is not cut short here (the agent's shutdown deadline is). Default `killTimeoutMs` + 30 s.
+   */
+  killDeadlineMs?: number;
+  /** Backoff between failed stops: min(base × 2ⁿ, cap). Default 500 ms, 5 s. */
+  killRetry?: Partial<Pick<BackoffOptions, 'baseMs' | 'capMs'>>;
 }
 
 export interface TaskRunnerContext {
@@ -68,6 +81,14 @@ export interface TaskRunnerContext {
   jobType: JobType;
   restartPolicy: RestartPolicy;
   killTimeoutMs: number;
+  killDeadlineMs: number;
+  killRetry: { baseMs: number; capMs: number };
+  /** Failed stops of the current kill, the backoff scheduled after them (ms), and the last error. */
+  stopFailures: number;
+  stopBackoffMs: number;
+  stopError: string | undefined;
+  /** The driver's id of the task (the container id), once started: named when a kill fails. */
+  driverId: string | undefined;
   restartWindow: RestartWindow | undefined;
   restarts: number;
   lastExit: TaskExit | undefined;
@@ -90,12 +111,16 @@ export interface TaskRunnerOutput {
 
 export type TaskRunnerEvent =
   | { type: 'start' }
-  | { type: 'kill' }
+  /** `deadlineMs`: this kill's deadline (see `killDeadlineMs`). */
+  | { type: 'kill'; deadlineMs?: number }
   | { type: 'shutdown' }
   /** Stop the running task and start it again at once, outside the restart policy (as `nomad alloc restart`). */
   | { type: 'restart' };
 
 const isSuccess = (exit: TaskExit) => exit.exitCode === 0 && exit.signal === null && !exit.error;
+
+/** The delay before the next stop, after the failures so far: min(base × 2ⁿ, cap). */
+const nextStopRetryMs = (context: TaskRunnerContext) => retryDelayMs(context.stopFailures, context.killRetry);
 
 const exitMessage = (exit: TaskExit) =>
   exit.error
@@ -110,8 +135,8 @@ export const taskRunnerMachine = setup({
     output: {} as TaskRunnerOutput,
   },
   actors: {
-    /** Effect: prestart hooks, then `driver.startTask`. */
-    startTask: fromPromise<void, { taskId: string }>(async () => {
+    /** Effect: prestart hooks, then `driver.startTask`; resolves with the task handle's driver id. */
+    startTask: fromPromise<{ driverId?: string }, { taskId: string }>(async () => {
       throw new Error('startTask is provided by src/task-runner');
     }),
     /** Effect: `driver.waitTask`; resolves with the exit. */
@@ -133,7 +158,10 @@ export const taskRunnerMachine = setup({
     /** Effect: record and publish a task event. */
     taskEvent: (_, _params: TaskEventParams) => {},
     /** Effect: a structured log line. */
-    log: (_, _params: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; error?: string }) => {},
+    log: (
+      _,
+      _params: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; error?: string; driverId?: string },
+    ) => {},
     recordExit: assign((_, params: { exit: TaskExit }) => ({ lastExit: params.exit })),
     /** Applies the restart policy to the exit (or start failure) that just happened. */
     decide: assign(({ context }, params: { outcome: 'success' | 'failure' }) => {
@@ -152,7 +180,26 @@ export const taskRunnerMachine = setup({
       decision: { restart: false, failed: params.failed, message: params.message } as const,
       failed: params.failed,
     })),
-    requestKill: assign({ killRequested: true }),
+    /** A kill was asked; its own deadline, if it gave one, replaces the default. */
+    requestKill: assign(({ context, event }) => ({
+      killRequested: true,
+      killDeadlineMs:
+        event.type === 'kill' && event.deadlineMs !== undefined ? event.deadlineMs : context.killDeadlineMs,
+    })),
+    recordStopFailure: assign(({ context }, params: { error: string }) => ({
+      stopFailures: context.stopFailures + 1,
+      stopBackoffMs: context.stopBackoffMs + nextStopRetryMs(context),
+      stopError: params.error,
+    })),
+    recordKillFailure: assign(({ context }) => ({
+      failed: true,
+      lastExit: {
+        exitCode: null,
+        signal: null,
+        oomKilled: false,
+        error: `not confirmed stopped: ${context.stopError}`,
+      },
+    })),
     requestRestart: assign({ restartRequested: true }),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, restartRequested: false })),
   },
@@ -164,6 +211,12 @@ export const taskRunnerMachine = setup({
         code === DRIVER_ERROR_CODES.pluginShutdown
       );
     },
+    /** The stop failed because the driver knows no such task: nothing of it runs. */
+    isTaskNotFound: (_, params: { error: unknown }) =>
+      (params.error as { code?: unknown } | undefined)?.code === DRIVER_ERROR_CODES.taskNotFound,
+    /** Another stop fits in the kill deadline: the backoff so far plus the next delay. */
+    stopRetryFits: ({ context }) =>
+      context.stopBackoffMs + nextStopRetryMs(context) <= context.killDeadlineMs,
     willRestart: ({ context }) => !context.killRequested && context.decision?.restart === true,
     killRequested: ({ context }) => context.killRequested,
     restartRequested: ({ context }) => context.restartRequested,
@@ -171,16 +224,24 @@ export const taskRunnerMachine = setup({
   delays: {
     restartDelay: ({ context }) =>
       !context.restartRequested && context.decision?.restart ? context.decision.delayMs : 0,
+    stopRetryDelay: ({ context }) => retryDelayMs(context.stopFailures - 1, context.killRetry),
   },
 }).createMachine({
   id: 'taskRunner',
   context: ({ input }) => {
     const jobType = input.jobType ?? 'service';
+    const killTimeoutMs = input.killTimeoutMs ?? 5000;
     return {
       taskId: input.taskId,
       jobType,
       restartPolicy: { ...DEFAULT_RESTART_POLICIES[jobType], ...input.restartPolicy },
-      killTimeoutMs: input.killTimeoutMs ?? 5000,
+      killTimeoutMs,
+      killDeadlineMs: input.killDeadlineMs ?? killTimeoutMs + 30_000,
+      killRetry: { baseMs: 500, capMs: 5000, ...input.killRetry },
+      stopFailures: 0,
+      stopBackoffMs: 0,
+      stopError: undefined,
+      driverId: undefined,
       restartWindow: undefined,
       restarts: 0,
       lastExit: undefined,
@@ -214,7 +275,10 @@ export const taskRunnerMachine = setup({
         input: ({ context }) => ({ taskId: context.taskId }),
         onDone: {
           target: 'running',
-          actions: { type: 'taskEvent', params: { type: 'Started', message: 'Task started by client' } },
+          actions: [
+            assign({ driverId: ({ event }) => event.output?.driverId }),
+            { type: 'taskEvent', params: { type: 'Started', message: 'Task started by client' } },
+          ],
         },
         onError: [
           {
@@ -304,31 +368,97 @@ export const taskRunnerMachine = setup({
       },
     },
     killing: {
+      // The kill's deadline was set by `requestKill` on the way in (a restart keeps the default).
       entry: {
         type: 'taskEvent',
         params: { type: 'Killing', message: 'Sent interrupt, waiting for the task to exit' },
       },
-      invoke: {
-        src: 'stopTask',
-        input: ({ context }) => ({ taskId: context.taskId, timeoutMs: context.killTimeoutMs }),
-        onDone: {
-          target: 'exited',
-          actions: { type: 'recordExit', params: ({ event }) => ({ exit: event.output }) },
-        },
-        onError: {
-          target: 'exited',
-          actions: {
-            type: 'log',
-            params: ({ event }) => ({
-              level: 'warn',
-              msg: 'stopping the task failed',
-              error: describeError(event.error),
-            }),
+      initial: 'stopping',
+      states: {
+        stopping: {
+          invoke: {
+            src: 'stopTask',
+            input: ({ context }) => ({ taskId: context.taskId, timeoutMs: context.killTimeoutMs }),
+            onDone: {
+              target: '#taskRunner.exited',
+              actions: { type: 'recordExit', params: ({ event }) => ({ exit: event.output }) },
+            },
+            onError: [
+              {
+                guard: { type: 'isTaskNotFound', params: ({ event }) => ({ error: event.error }) },
+                target: '#taskRunner.exited',
+                actions: {
+                  type: 'log',
+                  params: { level: 'debug', msg: 'nothing to stop: the driver knows no such task' },
+                },
+              },
+              {
+                guard: 'stopRetryFits',
+                target: 'retrying',
+                actions: [
+                  {
+                    type: 'recordStopFailure',
+                    params: ({ event }) => ({ error: describeError(event.error) }),
+                  },
+                  {
+                    type: 'log',
+                    params: ({ context }) => ({
+                      // One warn per kill; the retries after it at debug.
+                      level: context.stopFailures === 1 ? 'warn' : 'debug',
+                      msg: 'stopping the task failed, retrying with backoff',
+                      error: context.stopError,
+                    }),
+                  },
+                ],
+              },
+              {
+                target: '#taskRunner.killFailed',
+                actions: {
+                  type: 'recordStopFailure',
+                  params: ({ event }) => ({ error: describeError(event.error) }),
+                },
+              },
+            ],
           },
+        },
+        retrying: {
+          after: { stopRetryDelay: 'stopping' },
         },
       },
       // A kill while stopping for a restart: the task stays dead.
       on: { kill: { actions: 'requestKill' }, shutdown: 'detached' },
+    },
+    killFailed: {
+      // The stop kept failing and no retry fits in the deadline: the task may still be running. Say
+      // so, stop the hooks, try one forced destroy.
+      entry: [
+        'recordKillFailure',
+        {
+          type: 'taskEvent',
+          params: ({ context }) => ({
+            type: 'Killing',
+            message: `Could not confirm the task stopped (${context.driverId ?? 'no driver id'}); it may still be running: ${context.stopError}`,
+            failsTask: true,
+          }),
+        },
+        {
+          type: 'log',
+          params: ({ context }) => ({
+            level: 'error',
+            msg: 'task not confirmed stopped by its kill deadline; it may still be running',
+            error: context.stopError,
+            ...(context.driverId ? { driverId: context.driverId } : {}),
+          }),
+        },
+        { type: 'runHooks', params: { phase: 'exited' } },
+      ],
+      invoke: {
+        src: 'destroyTask',
+        input: ({ context }) => ({ taskId: context.taskId }),
+        onDone: 'dead',
+        onError: 'dead',
+      },
+      on: { shutdown: 'detached' },
     },
     exited: {
       initial: 'destroying',

@@ -156,6 +156,9 @@ function taskSpec(allocId: string, task: JobTask): TaskSpec {
   return spec;
 }
 
+/** Share of the shutdown deadline a runner's kill may take, failed stops retried included. */
+const KILL_REPORT_SHARE = 0.9;
+
 export function createAgent(options: CreateAgentOptions): Agent {
   const bus = options.bus ?? createBus();
   const logger = options.logger ?? silentLogger();
@@ -348,7 +351,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
           task.runner.actor.getSnapshot().status !== 'active'
             ? task.runner.done
             : mode === 'kill'
-              ? task.runner.kill()
+              ? // A runner gives up on a stop it cannot confirm a little before the deadline, so the
+                // failure (event, log, `failed`) is reported before the deadline passes.
+                task.runner.kill({ deadlineMs: Math.floor(deadlineMs * KILL_REPORT_SHARE) })
               : task.runner.shutdown(),
         );
         let timer: NodeJS.Timeout | undefined;

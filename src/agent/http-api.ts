@@ -64,7 +64,8 @@ export interface HttpApi {
 
 /** Nomad's task state: pending, running or dead. */
 function nomadTaskState(runnerState: string): 'pending' | 'running' | 'dead' {
-  if (runnerState === 'running' || runnerState === 'killing') return 'running';
+  if (runnerState === 'running' || runnerState === 'killing' || runnerState === 'killFailed')
+    return 'running';
   if (runnerState === 'dead' || runnerState === 'detached') return 'dead';
   return 'pending';
 }

@@ -32,6 +32,10 @@ export interface CreateTaskRunnerOptions {
   restartPolicy?: Partial<RestartPolicy>;
   /** Default 5 s. */
   killTimeoutMs?: number;
+  /** How long a kill may take, failed stops retried included (see `TaskRunner.kill`). Default kill timeout + 30 s. */
+  killDeadlineMs?: number;
+  /** Backoff between failed stops. Default 500 ms doubling to 5 s. */
+  killRetry?: { baseMs?: number; capMs?: number };
   /** Stop signal for `kill()`. Default SIGTERM. */
   killSignal?: NodeJS.Signals;
   /** The stats hook's tuning (backoff, time-outs, jitter). */
@@ -55,8 +59,12 @@ export interface LatestResourceUsage {
 
 export interface TaskRunner {
   start(): void;
-  /** Stops the task (stop signal, timeout, kill) and resolves when the runner is dead. */
-  kill(): Promise<TaskRunnerOutput>;
+  /**
+   * Stops the task (stop signal, timeout, kill; failed stops retried with backoff) and resolves when
+   * the runner is dead. By `deadlineMs` (default: the runner's `killDeadlineMs`) a task not confirmed
+   * stopped is reported as such: a failing `Killing` event and `failed`.
+   */
+  kill(options?: { deadlineMs?: number }): Promise<TaskRunnerOutput>;
   /** Leaves the task running and stops supervising it. */
   shutdown(): Promise<TaskRunnerOutput>;
   /**
@@ -64,7 +72,7 @@ export interface TaskRunner {
    * one waiting to restart) can; returns false otherwise.
    */
   restart(): boolean;
-  /** `pending`, `starting`, `running`, `killing`, `exited`, `restarting`, `dead` or `detached`. */
+  /** `pending`, `starting`, `running`, `killing`, `killFailed`, `exited`, `restarting`, `dead` or `detached`. */
   readonly state: string;
   latestResourceUsage(): LatestResourceUsage | undefined;
   /** The latest task events (at most 10, as Nomad keeps). */
@@ -83,11 +91,16 @@ function toTaskExit(result: ExitResult): TaskExit {
   return exit;
 }
 
-type LogParams = { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; error?: string };
+type LogParams = {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+  error?: string;
+  driverId?: string;
+};
 
 /** What one runner's effects need; the shared machine finds it by the runner's actor. */
 interface RunnerEffects {
-  startTask(signal: AbortSignal): Promise<void>;
+  startTask(signal: AbortSignal): Promise<{ driverId?: string }>;
   waitTask(signal: AbortSignal): Promise<TaskExit>;
   stopTask(timeoutMs: number, signal: AbortSignal): Promise<TaskExit>;
   destroyTask(): Promise<void>;
@@ -162,13 +175,14 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
   const effects: RunnerEffects = {
     async startTask(signal) {
       for (const hook of hooks) await hook.prestart?.(hookContext);
-      await driver.startTask(task);
+      const handle = await driver.startTask(task);
       // Killed while the driver was still starting it: the task came up after the runner stopped
       // supervising it. Destroy it, or a process started a moment too late would be left behind.
       if (signal.aborted && actor.getSnapshot().context.killRequested) {
         logger.debug('task started after it was killed: destroying it');
         await driver.destroyTask(task.id, { force: true });
       }
+      return handle.driverId === undefined ? {} : { driverId: handle.driverId };
     },
     waitTask: async (signal) => toTaskExit(await driver.waitTask(task.id, signal)),
     async stopTask(timeoutMs, signal) {
@@ -186,7 +200,11 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       logger.debug({ event: event.type }, event.message);
       bus?.emit('task:event', { ...ref, event });
     },
-    log: ({ level, msg, error }) => logger[level](error === undefined ? {} : { error }, msg),
+    log: ({ level, msg, error, driverId }) =>
+      logger[level](
+        { ...(error === undefined ? {} : { error }), ...(driverId ? { driver_id: driverId } : {}) },
+        msg,
+      ),
   };
 
   const shared = options.parent || options.inspect ? undefined : acquireSharedRoot();
@@ -197,6 +215,8 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       jobType: options.jobType,
       restartPolicy: options.restartPolicy,
       killTimeoutMs: options.killTimeoutMs,
+      killDeadlineMs: options.killDeadlineMs,
+      killRetry: options.killRetry,
     },
     parent: options.parent ?? shared?.root ?? createSupervisorRoot({ inspect: options.inspect }),
   });
@@ -236,8 +256,8 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
 
   return {
     start: () => actor.send({ type: 'start' }),
-    kill() {
-      actor.send({ type: 'kill' });
+    kill({ deadlineMs }: { deadlineMs?: number } = {}) {
+      actor.send(deadlineMs === undefined ? { type: 'kill' } : { type: 'kill', deadlineMs });
       return done;
     },
     shutdown() {

@@ -4,10 +4,11 @@
  * checks in every state which driver calls are in flight, what timers run, and what is left at the end.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { retryDelayMs } from '../../machines/backoff.js';
 import type { TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.js';
 import { taskRunnerMachine } from '../../machines/task-runner.machine.js';
 import type { ExitResult } from '../../src/drivers/contract.js';
-import { PluginShutdownError, RecoverableError } from '../../src/drivers/errors.js';
+import { PluginShutdownError, RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.js';
 import { createTaskRunner, type TaskRunner } from '../../src/task-runner/create-task-runner.js';
 import { createMachineCoverage } from '../../src/testing/coverage.js';
 import {
@@ -34,8 +35,12 @@ const exit = (exitCode: number | null, signal: string | null = null): TaskExit =
   oomKilled: false,
 });
 
+/** One retry of a failed stop fits in the deadline (1 s ≤ 1.5 s), a second (2 s) does not. */
+const killRetry = { baseMs: 1000, capMs: 1000 };
+const KILL_DEADLINE_MS = 1500;
+
 const testModel = createMachineTestModel(taskRunnerMachine, {
-  input: { taskId: 't1', jobType: 'service', restartPolicy },
+  input: { taskId: 't1', jobType: 'service', restartPolicy, killRetry, killDeadlineMs: KILL_DEADLINE_MS },
   variants: {
     'error:startTask': [
       { variant: 'recoverable', error: new RecoverableError('image pull failed', true) },
@@ -48,12 +53,21 @@ const testModel = createMachineTestModel(taskRunnerMachine, {
       { variant: 'exit-1', output: exit(1) },
     ],
     'done:stopTask': [{ variant: 'SIGTERM', output: exit(null, 'SIGTERM') }],
+    'error:stopTask': [
+      {
+        variant: 'engine-down',
+        error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      },
+      { variant: 'not-found', error: new TaskNotFoundError('t1') },
+    ],
   },
-  // Guards read these: how many restarts the window holds (bounded by `attempts`) and a pending kill.
+  // Guards read these: how many restarts the window holds (bounded by `attempts`), a pending kill,
+  // and the failed stops (one retry fits in the kill deadline below, the second failure gives up).
   serializeContext: (context: TaskRunnerContext) => ({
     kill: context.killRequested,
     restart: context.restartRequested,
     window: context.restartWindow?.count ?? 0,
+    stopFailures: context.stopFailures,
   }),
 });
 
@@ -66,6 +80,8 @@ interface Run {
   runner: TaskRunner;
   /** Calls without an AbortSignal that the runner left behind when it moved on (see `settleOrphans`). */
   orphans: Set<ScriptedCall>;
+  /** When the last stop failed (fake time). */
+  stopFailedAt: number;
 }
 
 let run: Run;
@@ -78,11 +94,13 @@ beforeEach(() => {
     driver,
     jobType: 'service',
     restartPolicy,
+    killRetry,
+    killDeadlineMs: KILL_DEADLINE_MS,
     logger: captureLogs().logger,
     inspect: coverage.inspect,
   });
   runner.actor.subscribe({ error: () => {} });
-  run = { driver, runner, orphans: new Set() };
+  run = { driver, runner, orphans: new Set(), stopFailedAt: 0 };
 });
 
 afterEach(async () => {
@@ -139,7 +157,17 @@ const executors: Record<string, EventExecutor> = {
     // `stopTask` then waits for the exit, as Nomad's kill does.
     run.driver.pending('waitTask').resolve(toResult(event.output as TaskExit));
   },
-  'error:stopTask': (event) => run.driver.pending('stopTask').reject(event.error),
+  'error:stopTask': (event) => {
+    run.driver.pending('stopTask').reject(event.error);
+    run.stopFailedAt = Date.now();
+  },
+  'after:stopRetryDelay': async (_, before) => {
+    const { stopFailures, killRetry } = before.context as TaskRunnerContext;
+    const left = retryDelayMs(stopFailures - 1, killRetry) - (Date.now() - run.stopFailedAt);
+    await advance(left - 1);
+    expect(run.runner.actor.getSnapshot().value, '1 ms before the retry').toEqual({ killing: 'retrying' });
+    await advance(1);
+  },
   'done:destroyTask': () => run.driver.pending('destroyTask').resolve(undefined),
   'error:destroyTask': (event) => run.driver.pending('destroyTask').reject(event.error),
   'after:restartDelay': async (_, before) => {
@@ -181,8 +209,22 @@ async function check(model: ModelSnapshot): Promise<void> {
       expect(stats?.state, 'the stats hook collects').toBe('retrying');
       expect(driver.inFlight('taskStats'), 'one stats call').toHaveLength(1);
       break;
-    case 'killing':
-      expect(owned(), 'one stop call').toEqual(['stopTask']);
+    case 'killing': {
+      const step = (model.value as { killing: string }).killing;
+      if (step === 'stopping') expect(owned(), 'one stop call').toEqual(['stopTask']);
+      if (step === 'retrying') expect(owned(), 'no call while waiting to retry the stop').toEqual([]);
+      break;
+    }
+    case 'killFailed':
+      expect(owned(), 'one forced destroy').toEqual(['destroyTask']);
+      expect(context.lastExit?.error, 'the exit says the stop was not confirmed').toMatch(
+        /^not confirmed stopped/,
+      );
+      expect(runner.events.at(-1), 'a failing Killing event').toMatchObject({
+        type: 'Killing',
+        failsTask: true,
+      });
+      statsStopped(); // the exited hooks ran
       break;
     case 'exited':
       expect(owned(), 'destroying the task').toEqual(['destroyTask']);

@@ -19,7 +19,8 @@
  * - Stream responses are chunked with no `Content-Type`; headers are flushed at once.
  *
  * Faults for the next stats request(s), in order: a 500 answer, a connection reset after N frames,
- * a garbage line after N frames, or N frames then silence for a while (a stall).
+ * a garbage line after N frames, or N frames then silence for a while (a stall). Pending waits can be
+ * cut off after their headers (`dropWaits`), as when dockerd is killed.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -122,6 +123,11 @@ export interface FakeDockerEngine {
   /** Stats streams still open. */
   readonly openStatsStreams: number;
   containers(): FakeContainerInfo[];
+  /**
+   * Cuts off every pending `wait` after its 200 headers, as a real engine killed with SIGKILL does
+   * (the response ends without a body). Returns how many were cut.
+   */
+  dropWaits(): number;
   /** Stops accepting and drops every connection: the driver sees the socket refused. */
   close(): Promise<void>;
 }
@@ -526,6 +532,17 @@ export async function startFakeDockerEngine(
       return openStatsStreams;
     },
     containers: () => [...containers.values()].map((container) => ({ ...container.info })),
+    dropWaits() {
+      let dropped = 0;
+      for (const container of containers.values()) {
+        for (const waiter of container.waiters) {
+          waiter.socket?.destroy();
+          dropped += 1;
+        }
+        container.waiters.clear();
+      }
+      return dropped;
+    },
     async close() {
       if (closed) return;
       closed = true;

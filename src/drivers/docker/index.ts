@@ -32,6 +32,7 @@ import {
 } from './errors.js';
 import { parseFrame } from './parse-frame.js';
 import { type ErrorCounter, openEngineStats } from './stats-stream.js';
+import { waitRequest } from './wait-request.js';
 
 export { type DockerStatsFrame, isZeroedFrame, parseFrame, ZERO_TIME } from './parse-frame.js';
 
@@ -128,19 +129,37 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
     }
   };
 
-  const waitOnce = async (task: DockerTask, signal: AbortSignal): Promise<ExitResult> => {
-    const answer = (await docker.getContainer(task.containerId).wait({ abortSignal: signal })) as {
-      StatusCode?: number;
-      Error?: { Message?: string } | null;
-    };
-    const exit: ExitResult = {
-      // The engine reports 128+n for a signal (137 = SIGKILL) and cannot say more: passed on as is.
-      exitCode: typeof answer.StatusCode === 'number' ? answer.StatusCode : null,
-      signal: null,
-      oomKilled: await oomKilled(task),
-    };
-    if (answer.Error?.Message) exit.error = new Error(answer.Error.Message);
+  /** The exit as the wait answered it, with the OOM flag from inspect. */
+  const exitOf = async (task: DockerTask, exitCode: number | null, error?: string): Promise<ExitResult> => {
+    // The engine reports 128+n for a signal (137 = SIGKILL) and cannot say more: passed on as is.
+    const exit: ExitResult = { exitCode, signal: null, oomKilled: await oomKilled(task) };
+    if (error) exit.error = new Error(error);
     return exit;
+  };
+
+  /**
+   * After the engine failed mid-wait: ask inspect first, so an exit that happened while the engine
+   * was away (or was done by a restarting engine) is reported with its code; otherwise wait again.
+   */
+  const exitedMeanwhile = async (task: DockerTask, signal: AbortSignal): Promise<ExitResult | undefined> => {
+    const info = await docker.getContainer(task.containerId).inspect({ abortSignal: signal });
+    const state = info.State;
+    if (!state || state.Running || state.Status === 'created') return undefined;
+    logger.info(
+      { task: task.spec.id, container: task.containerId, exitCode: state.ExitCode, status: state.Status },
+      'docker wait: the container exited while the engine was away',
+    );
+    return { exitCode: state.ExitCode, signal: null, oomKilled: state.OOMKilled === true };
+  };
+
+  const waitOnce = async (task: DockerTask, signal: AbortSignal, reconcile: boolean): Promise<ExitResult> => {
+    if (reconcile) {
+      const exit = await exitedMeanwhile(task, signal);
+      if (exit) return exit;
+    }
+    const answer = await waitRequest(docker, task.containerId, signal);
+    const exitCode = typeof answer.StatusCode === 'number' ? answer.StatusCode : null;
+    return exitOf(task, exitCode, answer.Error?.Message || undefined);
   };
 
   const driver: DockerDriver = {
@@ -201,7 +220,8 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       for (let n = 0; ; n++) {
         if (task.exit) return task.exit;
         try {
-          const exit = await waitOnce(task, stop);
+          const exit = await waitOnce(task, stop, n > 0);
+          if (n > 0) logger.info({ task: taskId, attempt: n + 1 }, 'docker wait resumed');
           task.exit ??= exit;
           task.stopped = true;
           return task.exit;
@@ -239,7 +259,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
           // API 1.41 has no stop signal parameter: send it ourselves, then kill after the timeout.
           await container.kill({ signal });
           const timeout = AbortSignal.timeout(Math.max(0, timeoutMs));
-          const exited = await container.wait({ abortSignal: timeout }).then(
+          const exited = await waitRequest(docker, task.containerId, timeout).then(
             () => true,
             () => false,
           );

@@ -12,6 +12,8 @@ const realProcesses = [
 ];
 /** Needs Debian's `prometheus` package (promtool and the server): `npm run test:prometheus`, not `npm test`. */
 const prometheus = ['test/prometheus/**/*.test.ts'];
+/** Real Docker Engine faults: `npm run test:docker-faults` (root, the engine of docker-engine.sh). */
+const realEngine = ['test/**/*.real.test.ts'];
 
 export default defineConfig({
   test: {
@@ -24,7 +26,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: [...realProcesses, ...prometheus],
+          exclude: [...realProcesses, ...prometheus, ...realEngine],
           globalSetup: ['test/support/build-dist.ts'],
         },
       },

@@ -15,7 +15,7 @@ export interface BuiltInDriverOptions {
   execLogDir?: string;
   /** The cgroup (in every hierarchy) under which the exec driver makes its task cgroups. */
   execCgroupParent?: string;
-  /** Docker Engine socket; default `/var/run/docker.sock`. */
+  /** Docker Engine socket; default `DOCKER_HOST` (unix://), else `/var/run/docker.sock`. */
   dockerSocketPath?: string;
 }
 
@@ -36,7 +36,8 @@ export async function createBuiltInDriver(
     }
     case 'docker': {
       const { createDockerDriver } = await import('../drivers/docker/index.js');
-      return createDockerDriver({ socketPath: options.dockerSocketPath ?? '/var/run/docker.sock', logger });
+      const { resolveDockerSocket } = await import('../drivers/docker/docker-host.js');
+      return createDockerDriver({ socketPath: resolveDockerSocket(options.dockerSocketPath), logger });
     }
     case 'mock':
       return createMockDriver();

@@ -2,6 +2,9 @@
  * The docker driver through the real task runner and stats hook, against the fake engine (or a real
  * one with DOCKER_SOCKET). Recordings replayed: cpu-half.lifecycle.ndjson (+ cpu-half inspect/wait
  * bodies) for the cpu-half task, mem-grow.lifecycle.ndjson (+ mem-grow.inspect-exited.json) for OOM.
+ * Against a real engine, CPU is judged against the container's own cgroup counter over each sample's
+ * window (a loaded host may give the 0.5 CPU quota less than half a core), and every container a
+ * test made is removed afterwards whatever happened.
  */
 import Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +13,8 @@ import { RecoverableError } from '../../src/drivers/errors.js';
 import type { TaskResourceUsage } from '../../src/drivers/usage.js';
 import { createBus } from '../../src/runtime/bus.js';
 import { createStatsHook } from '../../src/stats-hook/create-stats-hook.js';
-import { createTaskRunner } from '../../src/task-runner/create-task-runner.js';
+import { createTaskRunner, type TaskRunner } from '../../src/task-runner/create-task-runner.js';
+import { cgroupCpuReader, pollCgroupCpu } from './cgroup-cpu.js';
 import {
   captureLogs,
   cpuHalfTask,
@@ -26,6 +30,9 @@ let engine: TestEngine;
 let driver: DockerDriver;
 let logs: ReturnType<typeof captureLogs>;
 const started: string[] = [];
+/** Task ids and runners of the current test, cleaned up in afterEach. */
+const taskIds = new Set<string>();
+const runners: TaskRunner[] = [];
 
 beforeEach(async () => {
   engine = await startEngine();
@@ -34,10 +41,38 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  // Leave no container behind, on the fake engine or a real one.
+  // Leave no container behind, on the fake engine or a real one, whatever the test did or failed at.
+  for (const runner of runners.splice(0)) {
+    if (runner.actor.getSnapshot().status === 'active') await runner.kill().catch(() => {});
+  }
   for (const taskId of started.splice(0)) await driver.destroyTask(taskId, { force: true }).catch(() => {});
+  if (REAL_SOCKET) {
+    const docker = new Docker({ socketPath: engine.socketPath });
+    const ours = await docker.listContainers({ all: true, filters: { label: ['taskpulse.task_id'] } });
+    for (const container of ours) {
+      if (taskIds.has(container.Labels['taskpulse.task_id'] ?? '')) {
+        await docker.getContainer(container.Id).remove({ force: true });
+      }
+    }
+  }
+  taskIds.clear();
   await engine.close();
 });
+
+/** A runner whose task is cleaned up after the test, whatever happens. */
+function runnerFor(...args: Parameters<typeof createTaskRunner>): TaskRunner {
+  const runner = createTaskRunner(...args);
+  taskIds.add(args[0].task.id);
+  runners.push(runner);
+  return runner;
+}
+
+/** A task started directly on the driver, destroyed after the test. */
+async function startDirect(task: ReturnType<typeof cpuHalfTask>) {
+  taskIds.add(task.id);
+  started.push(task.id);
+  return driver.startTask(task);
+}
 
 /** A stats hook on its own, over the driver, collecting what it publishes. */
 function statsHookFor(taskId: string) {
@@ -66,7 +101,7 @@ describe('through the task runner', () => {
     bus.on('task:stats-ended', () => {
       ended = true;
     });
-    const runner = createTaskRunner({
+    const runner = runnerFor({
       task,
       driver,
       bus,
@@ -75,14 +110,47 @@ describe('through the task runner', () => {
       killTimeoutMs: 1000,
     });
     runner.start();
-    await until(() => withPercent(samples).length >= 3);
+    await until(() => driver.containerIdOf(task.id) !== undefined);
     const containerId = driver.containerIdOf(task.id);
     expect(containerId).toMatch(/^[0-9a-f]{64}$/);
+    // The real container's own CPU counter, read every 20 ms from now on.
+    const cgroup = REAL_SOCKET
+      ? pollCgroupCpu(
+          cgroupCpuReader(
+            (await new Docker({ socketPath: engine.socketPath }).getContainer(containerId!).inspect()).State
+              .Pid,
+          ),
+        )
+      : undefined;
+    await until(() => withPercent(samples).length >= 4);
+    cgroup?.stop();
 
-    for (const sample of withPercent(samples)) {
-      expect(sample.resourceUsage.cpu?.percent).toBeGreaterThan(REAL_SOCKET ? 40 : 49);
-      expect(sample.resourceUsage.cpu?.percent).toBeLessThan(REAL_SOCKET ? 60 : 51);
+    const compared: string[] = [];
+    for (const [i, sample] of samples.entries()) {
       expect(sample.resourceUsage.memory?.measured).toContain('Usage');
+      const percent = sample.resourceUsage.cpu?.percent;
+      if (!sample.resourceUsage.cpu?.measured.includes('Percent') || percent === undefined) continue;
+      if (!cgroup) {
+        // The recording: 49.66–50.56 %.
+        expect(percent).toBeGreaterThan(49);
+        expect(percent).toBeLessThan(51);
+        continue;
+      }
+      // A sample's window is its frame's read minus the previous frame's: the previous sample when
+      // it is one frame period earlier.
+      const previous = samples[i - 1];
+      if (!previous || Math.abs(sample.timestamp - previous.timestamp - 1000) > 100) continue;
+      const truth = cgroup.percent(previous.timestamp, sample.timestamp);
+      if (truth === undefined) continue;
+      compared.push(`${percent.toFixed(2)} vs cgroup ${truth.toFixed(2)}`);
+      // Within 3 points: the engine divides by /proc/stat's system time in 10 ms ticks (±1 % of a
+      // 2 s window), the counter is read every 20 ms and the engine's read time is its own.
+      expect(Math.abs(percent - truth), compared.join('; ')).toBeLessThan(3);
+      expect(percent).toBeLessThan(55); // the 0.5 CPU quota holds
+    }
+    if (cgroup) {
+      expect(compared.length, 'samples compared with the cgroup counter').toBeGreaterThanOrEqual(2);
+      console.info(`CPU % reported vs the container's cgroup over the same window: ${compared.join('; ')}`);
     }
     // One sample per frame at most: timestamps strictly increase.
     for (let i = 1; i < samples.length; i++) {
@@ -107,7 +175,7 @@ describe('through the task runner', () => {
     const bus = createBus();
     const samples: TaskResourceUsage[] = [];
     bus.on('task:stats', ({ sample }) => samples.push(sample));
-    const runner = createTaskRunner({
+    const runner = runnerFor({
       task,
       driver,
       bus,
@@ -134,8 +202,7 @@ describe('through the task runner', () => {
 describe('through the stats hook', () => {
   it('stop: zeroed frames are not published, the stream ends, the hook ends with no warn/error', async () => {
     const task = cpuHalfTask();
-    const { driverId } = await driver.startTask(task);
-    started.push(task.id);
+    const { driverId } = await startDirect(task);
     const { hook, published } = statsHookFor(task.id);
     hook.poststart();
     await until(() => withPercent(published).length >= 2);
@@ -159,8 +226,7 @@ describe('through the stats hook', () => {
 
   it('remove mid-stream: the stream ends, the reopen gets 404, the hook ends quietly', async () => {
     const task = cpuHalfTask();
-    const { driverId } = await driver.startTask(task);
-    started.push(task.id);
+    const { driverId } = await startDirect(task);
     const { hook, published } = statsHookFor(task.id);
     hook.poststart();
     await until(() => published.length >= 2);
@@ -177,8 +243,7 @@ describe('through the stats hook', () => {
 
   it('remove before stats: the first open is answered 404 → container stopped, one debug line', async () => {
     const task = cpuHalfTask();
-    const { driverId } = await driver.startTask(task);
-    started.push(task.id);
+    const { driverId } = await startDirect(task);
     await new Docker({ socketPath: engine.socketPath }).getContainer(driverId!).remove({ force: true });
 
     const error = await driver
@@ -195,8 +260,7 @@ describe('through the stats hook', () => {
 
   it('aborting the signal closes the HTTP stream at once', async () => {
     const task = cpuHalfTask();
-    await driver.startTask(task);
-    started.push(task.id);
+    await startDirect(task);
     const controller = new AbortController();
     const stream = await driver.taskStats(task.id, ENGINE_SECOND_MS, controller.signal);
     const iterator = stream[Symbol.asyncIterator]();

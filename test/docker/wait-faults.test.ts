@@ -47,7 +47,9 @@ it('a wait cut off mid-response is retried; a later exit is reported with its co
   expect(await exit).toMatchObject({ exitCode: 137, oomKilled: false });
   const lines = logs.lines.map((line) => line.msg);
   expect(lines).toContain('docker wait failed, retrying with backoff');
-  expect(lines).toContain('docker wait resumed');
+  expect(lines).toContain(
+    'docker wait: the engine answers again and the container still runs; waiting again',
+  );
   expect(logs.errors()).toEqual([]);
 });
 

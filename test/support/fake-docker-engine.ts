@@ -123,6 +123,8 @@ export interface FakeDockerEngine {
   /** Stats streams still open. */
   readonly openStatsStreams: number;
   containers(): FakeContainerInfo[];
+  /** The body of every `POST /containers/create`, in order (kept after the containers are removed). */
+  readonly created: readonly Json[];
   /**
    * Cuts off every pending `wait` after its 200 headers, as a real engine killed with SIGKILL does
    * (the response ends without a body). Returns how many were cut.
@@ -211,6 +213,7 @@ export async function startFakeDockerEngine(
   const socketPath = join(dir, 'docker.sock');
   const containers = new Map<string, Container>();
   const faults: StatsFault[] = [];
+  const created: Json[] = [];
   const statsStreams: FakeStatsStreamInfo[] = [];
   const sockets = new Set<Socket>();
   let statsRequests = 0;
@@ -418,6 +421,7 @@ export async function startFakeDockerEngine(
         return json(res, 409, { message: `Conflict. The container name "${name}" is already in use` });
       }
       const id = randomBytes(32).toString('hex');
+      created.push(create);
       const name_ = recordingFor(create);
       containers.set(id, {
         info: { id, name, state: 'created', recording: name_, create },
@@ -532,6 +536,7 @@ export async function startFakeDockerEngine(
       return openStatsStreams;
     },
     containers: () => [...containers.values()].map((container) => ({ ...container.info })),
+    created,
     dropWaits() {
       let dropped = 0;
       for (const container of containers.values()) {

@@ -73,7 +73,10 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
         'cgroup under which exec tasks get theirs (default taskpulse)',
       ).env('TASKPULSE_CGROUP_PARENT'),
     )
-    .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock');
+    .option(
+      '--docker-socket <path>',
+      'Docker Engine socket (default: DOCKER_HOST, else /var/run/docker.sock)',
+    );
   for (const option of inspectOptions()) command.addOption(option);
   command
     .addHelpText(

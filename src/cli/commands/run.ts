@@ -8,6 +8,7 @@ import { type Command, Option } from 'commander';
 import type { JobInput } from '../../agent/job-schema.js';
 import { formatProblem, JobFileError, parseJob } from '../../agent/load-job.js';
 import { CommandNotRunnableError, resolveCommand } from '../../drivers/exec/spawn-task.js';
+import { cpusArg, memoryArg } from '../docker-limits.js';
 import { CliError, EXIT, exitCodesHelp } from '../errors.js';
 import {
   durationArg,
@@ -28,6 +29,8 @@ interface RunFlags extends InspectFlags {
   dockerSocket?: string;
   cgroupParent?: string;
   keepLogs?: boolean;
+  cpus?: number;
+  memory?: number;
 }
 
 function taskName(command: string): string {
@@ -35,8 +38,15 @@ function taskName(command: string): string {
   return /^[A-Za-z0-9]/.test(name) ? name : `task${name}`;
 }
 
-function configFor(driver: RunFlags['driver'], [command, ...args]: string[]): Record<string, unknown> {
-  if (driver === 'docker') return { image: command, ...(args.length > 0 ? { command: args } : {}) };
+function configFor(flags: RunFlags, [command, ...args]: string[]): Record<string, unknown> {
+  const { driver } = flags;
+  if (driver === 'docker') {
+    return {
+      image: command,
+      ...(args.length > 0 ? { command: args } : {}),
+      ...(flags.cpus === undefined ? {} : { cpus: flags.cpus }),
+    };
+  }
   if (driver === 'mock') return {};
   return { command, args };
 }
@@ -58,7 +68,18 @@ export function registerRun(program: Command, globals: () => GlobalFlags): void 
         .default(5000, '5s'),
     )
     .addOption(outputOption())
-    .option('--docker-socket <path>', 'Docker Engine socket (docker driver)', '/var/run/docker.sock')
+    .option(
+      '--docker-socket <path>',
+      'Docker Engine socket (docker driver; default: DOCKER_HOST, else /var/run/docker.sock)',
+    )
+    .addOption(
+      new Option('--cpus <cores>', 'docker: CPU limit in cores, as docker run --cpus').argParser(cpusArg),
+    )
+    .addOption(
+      new Option('--memory <bytes>', 'docker: memory limit, as docker run --memory (64m, 1g)').argParser(
+        memoryArg,
+      ),
+    )
     .addOption(
       new Option(
         '--cgroup-parent <name>',
@@ -77,6 +98,7 @@ Examples:
   $ taskpulse run --interval 500ms -- python3 train.py --epochs 3
   $ taskpulse run --output json -- ./bench.sh | jq 'select(.type == "stats") .cpu_percent'
   $ taskpulse run --driver docker -- alpine:3 sleep 5
+  $ taskpulse run --driver docker --cpus 0.5 --memory 64m -- busybox sh -c 'while :; do :; done'
 
 ${exitCodesHelp([
   ['0-125', "the command's own exit code"],
@@ -93,6 +115,9 @@ ${exitCodesHelp([
       // As a shell: a command that cannot be run is one line and 126 or 127, before anything
       // starts (no table, no task events, no restart policy to talk about).
       if (flags.driver === 'exec' && first !== '' && !first.includes('\0')) checkRunnable(first);
+      if ((flags.cpus !== undefined || flags.memory !== undefined) && flags.driver !== 'docker') {
+        throw new CliError('run: --cpus and --memory need --driver docker', EXIT.usage);
+      }
       const input: JobInput = {
         name: 'run',
         type: 'batch',
@@ -105,7 +130,9 @@ ${exitCodesHelp([
               {
                 name: taskName(first),
                 driver: flags.driver,
-                config: configFor(flags.driver, argv),
+                config: configFor(flags, argv),
+                // MiB, as job files give it; docker run's bytes become the same container limit.
+                ...(flags.memory === undefined ? {} : { resources: { memory: flags.memory / 2 ** 20 } }),
                 stats_interval: flags.interval,
                 kill_timeout: flags.killTimeout,
               } as JobInput['groups'][number]['tasks'][number],

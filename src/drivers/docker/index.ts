@@ -144,7 +144,13 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
   const exitedMeanwhile = async (task: DockerTask, signal: AbortSignal): Promise<ExitResult | undefined> => {
     const info = await docker.getContainer(task.containerId).inspect({ abortSignal: signal });
     const state = info.State;
-    if (!state || state.Running || state.Status === 'created') return undefined;
+    if (!state || state.Running || state.Status === 'created') {
+      logger.info(
+        { task: task.spec.id, container: task.containerId, status: state?.Status },
+        'docker wait: the engine answers again and the container still runs; waiting again',
+      );
+      return undefined;
+    }
     logger.info(
       { task: task.spec.id, container: task.containerId, exitCode: state.ExitCode, status: state.Status },
       'docker wait: the container exited while the engine was away',
@@ -221,7 +227,6 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
         if (task.exit) return task.exit;
         try {
           const exit = await waitOnce(task, stop, n > 0);
-          if (n > 0) logger.info({ task: taskId, attempt: n + 1 }, 'docker wait resumed');
           task.exit ??= exit;
           task.stopped = true;
           return task.exit;

@@ -129,14 +129,6 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
     }
   };
 
-  /** The exit as the wait answered it, with the OOM flag from inspect. */
-  const exitOf = async (task: DockerTask, exitCode: number | null, error?: string): Promise<ExitResult> => {
-    // The engine reports 128+n for a signal (137 = SIGKILL) and cannot say more: passed on as is.
-    const exit: ExitResult = { exitCode, signal: null, oomKilled: await oomKilled(task) };
-    if (error) exit.error = new Error(error);
-    return exit;
-  };
-
   /**
    * After the engine failed mid-wait: ask inspect first, so an exit that happened while the engine
    * was away (or was done by a restarting engine) is reported with its code; otherwise wait again.
@@ -164,8 +156,14 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       if (exit) return exit;
     }
     const answer = await waitRequest(docker, task.containerId, signal);
-    const exitCode = typeof answer.StatusCode === 'number' ? answer.StatusCode : null;
-    return exitOf(task, exitCode, answer.Error?.Message || undefined);
+    const exit: ExitResult = {
+      // The engine reports 128+n for a signal (137 = SIGKILL) and cannot say more: passed on as is.
+      exitCode: typeof answer.StatusCode === 'number' ? answer.StatusCode : null,
+      signal: null,
+      oomKilled: await oomKilled(task),
+    };
+    if (answer.Error?.Message) exit.error = new Error(answer.Error.Message);
+    return exit;
   };
 
   const driver: DockerDriver = {

@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, runCli } from './cli.js';
+import { jsonLines, ROOT, runCli } from './cli.js';
 
 describe('taskpulse run', () => {
   it('prints JSON lines with CPU near one core for a busy loop and exits with its exit code', async () => {
@@ -104,6 +105,28 @@ describe('taskpulse run', () => {
     const summary = lines.slice(lines.lastIndexOf('') - 2);
     expect(summary[0]).toMatch(/^TASK +STATE +EXIT +RESTARTS +FAILED +PEAK RSS +CPU s$/);
     expect(summary[1]).toMatch(/^run\/node +dead +4 +0 +yes +\d/);
+  });
+
+  it('on a 50-column terminal: a narrower table, no line wrapped', () => {
+    // util-linux `script` gives the CLI a pseudo-terminal; `stty cols` makes it a narrow one.
+    const command =
+      "stty cols 50 rows 24; node bin/taskpulse.js run --interval 100ms -- node -e 'setTimeout(() => {}, 800)'";
+    const result = spawnSync('script', ['-qec', command, '/dev/null'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(0);
+    const esc = String.fromCharCode(27);
+    const lines = result.stdout
+      .replaceAll('\r', '')
+      .replace(new RegExp(`${esc}\\[\\d+F${esc}\\[J`, 'g'), '')
+      .split('\n');
+    const tables = lines.filter((line) => line.startsWith('TASK'));
+    expect(tables.length).toBeGreaterThanOrEqual(2); // the live table (redrawn) and the summary
+    expect(tables[0]).toMatch(/^TASK +STATE +.*CPU %/);
+    expect(tables[0]).not.toContain('LAST EVENT'); // dropped first
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(50);
   });
 
   it('takes the global options after the subcommand too', async () => {

@@ -104,6 +104,7 @@ export {
   type TaskEventType,
 } from './runtime/bus.js';
 export type { Logger } from './runtime/logger.js';
+export { MissingPackageError } from './runtime/optional-package.js';
 export {
   type CreateStatsHookOptions,
   createStatsHook,

@@ -8,13 +8,14 @@ import { isIP } from 'node:net';
 import { sumResourceUsage, type TaskResourceUsage } from '../drivers/usage.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Agent, AgentTask, Allocation } from './create-agent.js';
+import { DEFAULT_HTTP_PORT } from './defaults.js';
 import { createHttpServer, cut, HttpError, type HttpLimits, type Route } from './http-server.js';
 import type { MetricsSink } from './metrics.js';
 import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage } from './nomad-json.js';
 
 export { DEFAULT_HTTP_LIMITS, type HttpLimits, type Route } from './http-server.js';
 
-export const DEFAULT_HTTP_PORT = 4646;
+export { DEFAULT_HTTP_PORT };
 
 export interface HttpApiOptions {
   agent: Pick<Agent, 'allocations' | 'allocation'>;

@@ -9,9 +9,10 @@
  */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { TaskBus, TaskBusEvents, TaskRef } from '../runtime/bus.js';
+import { DEFAULT_METRICS_PREFIX } from './defaults.js';
 import { trackLifecycleMetrics } from './lifecycle-metrics.js';
 
-export const DEFAULT_METRICS_PREFIX = 'taskpulse_task';
+export { DEFAULT_METRICS_PREFIX };
 /** The prefix Nomad's own dashboards query. */
 export const NOMAD_METRICS_PREFIX = 'nomad_client_allocs';
 

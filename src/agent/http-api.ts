@@ -22,14 +22,14 @@ export interface HttpApiOptions {
   metrics: MetricsSink;
   logger: Logger;
   /** Default 4646; 0 picks a free port. */
-  port?: number;
+  port?: number | undefined;
   /** Default 127.0.0.1. Any other (non-loopback) address requires `token`. */
-  host?: string;
+  host?: string | undefined;
   /** When set, every request but the health check needs it (`Authorization: Bearer` or `X-Nomad-Token`). */
-  token?: string;
-  limits?: Partial<HttpLimits>;
+  token?: string | undefined;
+  limits?: Partial<HttpLimits> | undefined;
   /** More routes (log endpoints, a web UI), tried after the API's own. */
-  routes?: readonly Route[];
+  routes?: readonly Route[] | undefined;
 }
 
 /** The HTTP API cannot be served as configured (a non-loopback address without a token). */

@@ -79,11 +79,11 @@ export interface MetricsSinkOptions {
   /** Labels of a task; undefined skips the task (not one of ours). */
   labelsFor(ref: TaskRef): MetricLabels | undefined;
   /** Default `taskpulse_task`; `nomad_client_allocs` matches Nomad's dashboards. */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Default: a new registry. */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /** Add the process's own metrics (prom-client's defaults) to the Prometheus text. Default false. */
-  processMetrics?: boolean;
+  processMetrics?: boolean | undefined;
 }
 
 export interface MetricsSink {

@@ -41,21 +41,21 @@ export interface DockerDriverOptions {
   /** The engine's Unix socket, e.g. `/var/run/docker.sock`. */
   socketPath: string;
   /** Pin an API version (`'1.41'`); default: the engine's own. */
-  apiVersion?: string;
+  apiVersion?: string | undefined;
   /** Default: silent. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Backoff of engine errors in stats and wait; default Nomad's min(5 s × 2^n, 2 min). */
-  engineBackoff?: Partial<EngineBackoff>;
+  engineBackoff?: Partial<EngineBackoff> | undefined;
   /** Retries of engine errors in a row before a stats stream throws a (recoverable) error. Default 5. */
-  maxEngineRetries?: number;
+  maxEngineRetries?: number | undefined;
   /** A stats stream silent this long is reconnected. The engine sends a frame a second. Default 10 s. */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /** Host CPU MHz (all cores): enables `totalTicks`. Default: not measured. */
-  cpuTotalMhz?: number;
+  cpuTotalMhz?: number | undefined;
   /** Container name prefix. Default `taskpulse`. */
-  namePrefix?: string;
+  namePrefix?: string | undefined;
   /** Clock for samples without a usable `read` time. Default Date.now. */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 interface DockerTask {

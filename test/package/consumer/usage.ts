@@ -143,3 +143,48 @@ void model;
 void coverage;
 void runSoak;
 runAgent().catch((error: unknown) => logger.error(describe(error)));
+
+// Settings from a service's own configuration, where anything may be unset: passed on as they are.
+interface ServiceConfig {
+  logDir?: string | undefined;
+  cgroupParent?: string | undefined;
+  dockerSocket?: string | undefined;
+  dockerApi?: string | undefined;
+  port?: number | undefined;
+  host?: string | undefined;
+  token?: string | undefined;
+  metricsPrefix?: string | undefined;
+  intervalMs?: number | undefined;
+  killSignal?: NodeJS.Signals | undefined;
+  killTimeoutMs?: number | undefined;
+  deadlineMs?: number | undefined;
+}
+
+export function fromConfig(config: ServiceConfig, jobs: Job[]): Agent {
+  const exec = createExecDriver({ logDir: config.logDir, cgroupParent: config.cgroupParent, logger });
+  const docker = createDockerDriver({
+    socketPath: config.dockerSocket ?? '/var/run/docker.sock',
+    apiVersion: config.dockerApi,
+    logger,
+  });
+  createTaskRunner({
+    task: spec,
+    driver: exec,
+    statsIntervalMs: config.intervalMs,
+    killSignal: config.killSignal,
+    killTimeoutMs: config.killTimeoutMs,
+    logger,
+    bus: undefined,
+  });
+  return createAgent({
+    jobs,
+    drivers: { exec, docker },
+    logger,
+    http: { port: config.port, host: config.host, token: config.token },
+    metricsPrefix: config.metricsPrefix,
+    shutdownDeadlineMs: config.deadlineMs,
+    execLogDir: config.logDir,
+    execCgroupParent: config.cgroupParent,
+    dockerSocketPath: config.dockerSocket,
+  });
+}

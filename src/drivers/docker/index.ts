@@ -206,9 +206,11 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       if (spec.resources?.cpuMhz !== undefined)
         hostConfig.CpuShares = Math.max(2, Math.round(spec.resources.cpuMhz));
       if (config.cpus !== undefined) hostConfig.NanoCpus = Math.round(config.cpus * 1e9);
+      // Outside the try: a missing dockerode is a MissingPackageError, not an engine failure.
+      const docker = await engine();
       let container: Docker.Container;
       try {
-        container = await (await engine()).createContainer({
+        container = await docker.createContainer({
           name: containerName(namePrefix, spec),
           Image: config.image,
           ...(config.command ? { Cmd: config.command } : {}),

@@ -8,6 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cliStart } from './cli-start.js';
 import { execSampling } from './exec-sampling.js';
 import { type Benchmark, printResult, writeSection } from './report.js';
 import { scale } from './scale.js';
@@ -17,6 +18,7 @@ const benchmarks: Record<string, Benchmark> = {
   'tight-loop': tightLoop,
   scale,
   'exec-sampling': execSampling,
+  'cli-start': cliStart,
 };
 
 const docsPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// The `taskpulse` command: runs the built CLI (`npm run build` writes dist/).
-await import('../dist/src/cli/main.js');
+// The `taskpulse` command: runs the built CLI bundle (`npm run build` writes dist/cli/).
+await import('../dist/cli/main.js');

@@ -1,6 +1,6 @@
 /**
  * The stats hook: one per running task. It asks the driver for a stream of resource-usage samples
- * and hands each one to the task runner's updater, following `shared/spec/stats-hook.md`.
+ * and hands each one to the task runner's updater, following `docs/stats-hook.md`.
  *
  *   retrying ──opened──▶ streaming ──ended / threw / stalled──▶ backoff ──timer──▶ retrying
  *      │ open error (retryable) ───────────────────────────────▶ backoff

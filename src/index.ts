@@ -102,8 +102,10 @@ export {
   type TaskBusEvents,
   type TaskEvent,
   type TaskEventType,
+  type TaskRef,
 } from './runtime/bus.js';
 export type { Logger } from './runtime/logger.js';
+export { MissingPackageError } from './runtime/optional-package.js';
 export {
   type CreateStatsHookOptions,
   createStatsHook,

@@ -27,39 +27,41 @@ export interface CreateAgentOptions {
   /** Parsed jobs (see `loadJobFile`). */
   jobs: Job[];
   /** Drivers by name; built-ins (`exec`, `docker`, `mock`) are created for names not given. */
-  drivers?: Record<string, TaskDriver>;
+  drivers?: Record<string, TaskDriver> | undefined;
   /** Default: silent. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Default: a new bus. */
-  bus?: TaskBus;
+  bus?: TaskBus | undefined;
   /** Serve the HTTP API (default port 4646 on 127.0.0.1; port 0 picks a free one). Off when omitted. */
-  http?: {
-    port?: number;
-    host?: string;
-    token?: string;
-    limits?: Partial<HttpLimits>;
-    /** More routes on the same server (a web UI, a push stream), tried after the API's own. */
-    routes?: readonly Route[];
-  };
+  http?:
+    | {
+        port?: number | undefined;
+        host?: string | undefined;
+        token?: string | undefined;
+        limits?: Partial<HttpLimits> | undefined;
+        /** More routes on the same server (a web UI, a push stream), tried after the API's own. */
+        routes?: readonly Route[] | undefined;
+      }
+    | undefined;
   /** Prometheus metric name prefix. Default `taskpulse_task`. */
-  metricsPrefix?: string;
+  metricsPrefix?: string | undefined;
   /** Add the agent process's own metrics (prom-client's defaults) to the Prometheus text. Default true. */
-  processMetrics?: boolean;
+  processMetrics?: boolean | undefined;
   /** Keep running (and serving the API) after every task is dead, until `stop()`. */
-  keepServing?: boolean;
+  keepServing?: boolean | undefined;
   /** What `stop()` does by default: kill the tasks (default) or leave them running and detach. */
-  onStop?: StopMode;
+  onStop?: StopMode | undefined;
   /** How long `stop()` waits for the tasks. Default 30 s. */
-  shutdownDeadlineMs?: number;
+  shutdownDeadlineMs?: number | undefined;
   /** Inspection observer (Stately inspector, a recorder) for every runner's actor system. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** Exec driver output directory (default `DEFAULT_EXEC_LOG_DIR`); Docker socket path (built-in drivers only). */
-  execLogDir?: string;
+  execLogDir?: string | undefined;
   /** Keep the tasks' log files when the agent ends (by default an allocation's go with it). */
-  keepLogs?: boolean;
+  keepLogs?: boolean | undefined;
   /** Exec driver's parent cgroup (default `taskpulse`). */
-  execCgroupParent?: string;
-  dockerSocketPath?: string;
+  execCgroupParent?: string | undefined;
+  dockerSocketPath?: string | undefined;
 }
 
 export interface AgentTask {

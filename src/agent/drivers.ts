@@ -35,8 +35,11 @@ export async function createBuiltInDriver(
       });
     }
     case 'docker': {
-      const { createDockerDriver } = await import('../drivers/docker/index.js');
+      const { checkDockerodeInstalled, createDockerDriver } = await import('../drivers/docker/index.js');
       const { resolveDockerSocket } = await import('../drivers/docker/docker-host.js');
+      // dockerode is an optional peer dependency: without it the agent fails to start, naming it,
+      // rather than starting and failing every docker task.
+      await checkDockerodeInstalled();
       return createDockerDriver({ socketPath: resolveDockerSocket(options.dockerSocketPath), logger });
     }
     case 'mock':

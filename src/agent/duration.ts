@@ -28,6 +28,11 @@ export function isUnitless(text: string): boolean {
   return /^\d+(\.\d+)?$/.test(text.trim()) && Number(text) !== 0;
 }
 
+/** The hint for a bare number: both readings, so the user picks the one they meant. */
+export function unitHint(value: number | string): string {
+  return `needs a unit: "${value}s" or "${value}ms"`;
+}
+
 /** `1500` → `"1.5s"`, for messages and docs. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;

@@ -8,27 +8,28 @@ import { isIP } from 'node:net';
 import { sumResourceUsage, type TaskResourceUsage } from '../drivers/usage.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Agent, AgentTask, Allocation } from './create-agent.js';
+import { DEFAULT_HTTP_PORT } from './defaults.js';
 import { createHttpServer, cut, HttpError, type HttpLimits, type Route } from './http-server.js';
 import type { MetricsSink } from './metrics.js';
 import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage } from './nomad-json.js';
 
 export { DEFAULT_HTTP_LIMITS, type HttpLimits, type Route } from './http-server.js';
 
-export const DEFAULT_HTTP_PORT = 4646;
+export { DEFAULT_HTTP_PORT };
 
 export interface HttpApiOptions {
   agent: Pick<Agent, 'allocations' | 'allocation'>;
   metrics: MetricsSink;
   logger: Logger;
   /** Default 4646; 0 picks a free port. */
-  port?: number;
+  port?: number | undefined;
   /** Default 127.0.0.1. Any other (non-loopback) address requires `token`. */
-  host?: string;
+  host?: string | undefined;
   /** When set, every request but the health check needs it (`Authorization: Bearer` or `X-Nomad-Token`). */
-  token?: string;
-  limits?: Partial<HttpLimits>;
+  token?: string | undefined;
+  limits?: Partial<HttpLimits> | undefined;
   /** More routes (log endpoints, a web UI), tried after the API's own. */
-  routes?: readonly Route[];
+  routes?: readonly Route[] | undefined;
 }
 
 /** The HTTP API cannot be served as configured (a non-loopback address without a token). */

@@ -7,7 +7,10 @@
  * durations in ms, defaults filled in.
  */
 import { z } from 'zod';
-import { formatDuration, isUnitless, parseDuration } from './duration.js';
+import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from './defaults.js';
+import { formatDuration, isUnitless, parseDuration, unitHint } from './duration.js';
+
+export { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS, unitHint };
 
 const name = z
   .string()
@@ -17,21 +20,10 @@ const name = z
 /** Strings handed to the OS (argv, env, paths) cannot hold NUL: `spawn` would throw at start time. */
 const osString = z.string().refine((value) => !value.includes('\0'), 'must not contain a NUL byte');
 
-/**
- * The longest duration a Node timer honours (2^31 - 1 ms, about 24.8 days): a longer one fires at
- * once (TimeoutOverflowWarning), which would turn a "huge" interval into a busy loop.
- */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
-
 const DURATION_MESSAGE = 'expected a duration like "500ms", "5s" or "1m30s"';
 
 /** Where a job comes from: a file, where a bare number is refused, or code, where it is milliseconds. */
 export type DurationNumbers = 'refused' | 'milliseconds';
-
-/** The hint for a bare number: both readings, so the user picks the one they meant. */
-export function unitHint(value: number | string): string {
-  return `needs a unit: "${value}s" or "${value}ms"`;
-}
 
 /** A duration in ms at least `minMs`: a string with units (or, from code, a number of ms). */
 const duration = (minMs: number, numbers: DurationNumbers) =>
@@ -54,9 +46,6 @@ const duration = (minMs: number, numbers: DurationNumbers) =>
     }
     return ms;
   });
-
-/** Sampling faster than this would make the agent a busy loop (0 ms would spin). */
-export const MIN_STATS_INTERVAL_MS = 10;
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 

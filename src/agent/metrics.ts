@@ -9,9 +9,10 @@
  */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { TaskBus, TaskBusEvents, TaskRef } from '../runtime/bus.js';
+import { DEFAULT_METRICS_PREFIX } from './defaults.js';
 import { trackLifecycleMetrics } from './lifecycle-metrics.js';
 
-export const DEFAULT_METRICS_PREFIX = 'taskpulse_task';
+export { DEFAULT_METRICS_PREFIX };
 /** The prefix Nomad's own dashboards query. */
 export const NOMAD_METRICS_PREFIX = 'nomad_client_allocs';
 
@@ -78,11 +79,11 @@ export interface MetricsSinkOptions {
   /** Labels of a task; undefined skips the task (not one of ours). */
   labelsFor(ref: TaskRef): MetricLabels | undefined;
   /** Default `taskpulse_task`; `nomad_client_allocs` matches Nomad's dashboards. */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Default: a new registry. */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /** Add the process's own metrics (prom-client's defaults) to the Prometheus text. Default false. */
-  processMetrics?: boolean;
+  processMetrics?: boolean | undefined;
 }
 
 export interface MetricsSink {

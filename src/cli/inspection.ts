@@ -4,13 +4,14 @@
  *   online Stately inspector; a WebSocket inspector sends every runner's (and stats hook's) events to it.
  * - `--record-inspection file.jsonl`: the same Stately inspection events, one JSON object a line, through
  *   a `createInspector` adapter that writes a file (offline; replay or diff them later).
+ * `@statelyai/inspect` is an optional peer dependency, imported only when one of the two is on.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
-import { createInspector, createWebSocketInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
-import { createInspectorServer } from '@statelyai/inspect/server';
+import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Logger } from '../runtime/logger.js';
+import { importOptional } from '../runtime/optional-package.js';
 
 export const DEFAULT_INSPECT_PORT = 8080;
 
@@ -63,6 +64,10 @@ export async function startInspection(options: InspectionOptions): Promise<Inspe
 
   if (options.inspectPort !== undefined) {
     const port = options.inspectPort;
+    const [{ createWebSocketInspector }, { createInspectorServer }] = await Promise.all([
+      importOptional('@statelyai/inspect', '--inspect', () => import('@statelyai/inspect')),
+      importOptional('@statelyai/inspect', '--inspect', () => import('@statelyai/inspect/server')),
+    ]);
     await assertPortFree(port);
     // Note: @statelyai/inspect 0.7.2's relay listens on every interface (it takes no host option).
     const server = createInspectorServer({ port, autoOpen: false });
@@ -77,6 +82,11 @@ export async function startInspection(options: InspectionOptions): Promise<Inspe
   }
 
   if (options.recordFile !== undefined) {
+    const { createInspector } = await importOptional(
+      '@statelyai/inspect',
+      '--record-inspection',
+      () => import('@statelyai/inspect'),
+    );
     const file: WriteStream = createWriteStream(options.recordFile, { flags: 'w' });
     let count = 0;
     const recorder = createInspector({

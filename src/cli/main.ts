@@ -1,4 +1,4 @@
-/** The `taskpulse` entry point: `bin/taskpulse.js` runs the built copy of this file (dist/). */
+/** The `taskpulse` entry point: `bin/taskpulse.js` runs the bundle built from this file (dist/cli/main.js). */
 import { main } from './program.js';
 
 const code = await main(process.argv);

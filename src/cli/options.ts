@@ -1,7 +1,7 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError, Option } from 'commander';
-import { isUnitless, parseDuration } from '../agent/duration.js';
-import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS, unitHint } from '../agent/job-schema.js';
+import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from '../agent/defaults.js';
+import { isUnitless, parseDuration, unitHint } from '../agent/duration.js';
 import { DEFAULT_INSPECT_PORT } from './inspection.js';
 
 /**

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from '../runtime/logger.js';
+import { MissingPackageError } from '../runtime/optional-package.js';
 import { expandInspectPort } from './argv.js';
 import { registerAgent } from './commands/agent.js';
 import { registerLogs } from './commands/logs.js';
@@ -39,13 +40,13 @@ const COMMAND_LINE_COMMANDS: ReadonlySet<string> = new Set(['run']);
 
 export function createProgram(): Command {
   const program = new Command('taskpulse');
-  let logger: Logger | undefined;
+  let logger: Promise<Logger> | undefined;
   // The global options as given before or after the command's name.
   let given: { logLevel?: string; logFormat?: LogFormat } = {};
   // `run` is quiet by default (its output is the command's usage); the agent tells what it does.
-  const globals = (defaultLevel: string) => (): GlobalFlags => {
+  const globals = (defaultLevel: string) => async (): Promise<GlobalFlags> => {
     logger ??= createCliLogger(given.logLevel ?? defaultLevel, given.logFormat);
-    return { logger };
+    return { logger: await logger };
   };
   program
     .description('Supervise tasks (processes, containers) as XState actors and stream their resource usage.')
@@ -104,6 +105,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CliError) {
       process.stderr.write(`taskpulse: ${error.message}\n`);
       return error.exitCode;
+    }
+    if (error instanceof MissingPackageError) {
+      // An optional package a flag needs (`--inspect`, `--log-format pretty`): nothing was started.
+      process.stderr.write(`taskpulse: ${error.message}\n`);
+      return EXIT.usage;
     }
     process.stderr.write(`taskpulse: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
     return EXIT.internal;

@@ -23,24 +23,24 @@ export type { DriverStats };
 export interface CreateStatsHookOptions {
   taskId: string;
   /** Default 1000 ms. */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   stats: DriverStats;
   updater: StatsUpdater;
   /** Bound to `task` by the hook. Default: silent. */
-  logger?: Logger;
-  backoff?: Partial<BackoffOptions>;
+  logger?: Logger | undefined;
+  backoff?: Partial<BackoffOptions> | undefined;
   /** Default 10 s. */
-  openTimeoutMs?: number;
+  openTimeoutMs?: number | undefined;
   /** Default: off. */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /** Random source for jitter, [0, 1). Default Math.random. */
-  random?: () => number;
+  random?: (() => number) | undefined;
   /** Stately inspector (or any inspection observer) for a hook used on its own. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** Joins a parent's actor system (the task runner's), so the inspector shows the tree. */
-  parent?: AnyActorRef;
+  parent?: AnyActorRef | undefined;
   /** Error lines of one cause are let through at most once per this window. Default 60 s. */
-  errorLogWindowMs?: number;
+  errorLogWindowMs?: number | undefined;
 }
 
 export interface StatsHook {

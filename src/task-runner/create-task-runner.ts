@@ -21,34 +21,34 @@ export interface CreateTaskRunnerOptions {
   task: TaskSpec;
   driver: TaskDriver;
   /** Bound to `task` and `alloc_id`. Default: silent. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Where state changes, task events and samples are published. */
-  bus?: TaskBus;
+  bus?: TaskBus | undefined;
   /** Default 1000 ms. */
-  statsIntervalMs?: number;
+  statsIntervalMs?: number | undefined;
   /** Batch tasks that exit 0 are done; service tasks restart. Default `service`. */
-  jobType?: JobType;
+  jobType?: JobType | undefined;
   /** Defaults are Nomad's for the job type. */
-  restartPolicy?: Partial<RestartPolicy>;
+  restartPolicy?: Partial<RestartPolicy> | undefined;
   /** Default 5 s. */
-  killTimeoutMs?: number;
+  killTimeoutMs?: number | undefined;
   /** How long a kill may take, failed stops retried included (see `TaskRunner.kill`). Default kill timeout + 30 s. */
-  killDeadlineMs?: number;
+  killDeadlineMs?: number | undefined;
   /** Backoff between failed stops. Default 500 ms doubling to 5 s. */
-  killRetry?: { baseMs?: number; capMs?: number };
+  killRetry?: { baseMs?: number; capMs?: number } | undefined;
   /** Stop signal for `kill()`. Default SIGTERM. */
-  killSignal?: NodeJS.Signals;
+  killSignal?: NodeJS.Signals | undefined;
   /** The stats hook's tuning (backoff, time-outs, jitter). */
-  statsHook?: Omit<StatsHookSettings, 'intervalMs' | 'inspect'>;
+  statsHook?: Omit<StatsHookSettings, 'intervalMs' | 'inspect'> | undefined;
   /** Your own hooks, called by phase after the stats hook. */
-  hooks?: AnyTaskHook[];
+  hooks?: AnyTaskHook[] | undefined;
   /**
    * The actor system to join: an agent's root (see `createSupervisorRoot`). Default: one shared
    * process-wide root, or a root of its own when `inspect` is given.
    */
-  parent?: AnyActorRef;
+  parent?: AnyActorRef | undefined;
   /** Inspection observer (e.g. the Stately inspector) for a runner without `parent`. */
-  inspect?: InspectOption;
+  inspect?: InspectOption | undefined;
 }
 
 export interface LatestResourceUsage {

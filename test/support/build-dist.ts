@@ -1,6 +1,7 @@
 /**
- * Global setup of every test project: builds dist/ first, because the CLI tests spawn
- * `bin/taskpulse.js`, which runs the built JavaScript; a stale dist/ would test old code.
+ * Global setup of every test project: builds dist/ first (`npm run build`: the library with tsc,
+ * the CLI bundle with esbuild), because the CLI tests spawn `bin/taskpulse.js`, which runs the
+ * built JavaScript; a stale dist/ would test old code.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,4 +12,5 @@ export function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  execFileSync(process.execPath, [`${root}scripts/bundle-cli.mjs`], { cwd: root, stdio: 'inherit' });
 }

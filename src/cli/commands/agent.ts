@@ -1,9 +1,10 @@
-/** `taskpulse agent <job files…>`: runs jobs, serves the HTTP API, ends when every task is dead. */
+/**
+ * `taskpulse agent <job files…>`: runs jobs, serves the HTTP API, ends when every task is dead.
+ * The agent's modules are imported when the command runs, so other commands do not load them.
+ */
 import { type Command, Option } from 'commander';
-import { checkHttpBinding, DEFAULT_HTTP_PORT, HttpConfigError } from '../../agent/http-api.js';
-import { DEFAULT_METRICS_PREFIX } from '../../agent/metrics.js';
+import { DEFAULT_HTTP_PORT, DEFAULT_METRICS_PREFIX } from '../../agent/defaults.js';
 import { CliError, EXIT, exitCodesHelp } from '../errors.js';
-import { loadJobs } from '../jobs.js';
 import {
   durationArg,
   type InspectFlags,
@@ -14,7 +15,6 @@ import {
   portArg,
 } from '../options.js';
 import type { GlobalFlags } from '../program.js';
-import { supervise } from '../supervise.js';
 
 interface AgentFlags extends InspectFlags {
   port: number;
@@ -32,7 +32,7 @@ interface AgentFlags extends InspectFlags {
   dockerSocket?: string;
 }
 
-export function registerAgent(program: Command, globals: () => GlobalFlags): void {
+export function registerAgent(program: Command, globals: () => Promise<GlobalFlags>): void {
   const command = program
     .command('agent')
     .description('run jobs: one allocation per group, one supervised task runner per task, an HTTP API')
@@ -96,6 +96,11 @@ ${exitCodesHelp([
 ])}`,
     )
     .action(async (files: string[], flags: AgentFlags) => {
+      const [{ checkHttpBinding, HttpConfigError }, { loadJobs }, { supervise }] = await Promise.all([
+        import('../../agent/http-api.js'),
+        import('../jobs.js'),
+        import('../supervise.js'),
+      ]);
       // Checked before anything is read or started: a usage error, like a bad flag.
       if (flags.http) {
         try {
@@ -106,7 +111,7 @@ ${exitCodesHelp([
         }
       }
       const jobs = await loadJobs(files);
-      const { logger } = globals();
+      const { logger } = await globals();
       const summary = await supervise({
         logger,
         output: flags.output,

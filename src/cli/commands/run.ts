@@ -1,12 +1,12 @@
 /**
  * `taskpulse run -- <cmd…>`: supervises one command and shows its usage live; exits with the
- * command's exit code (128 + signal number when a signal ended it, as shells do).
+ * command's exit code (128 + signal number when a signal ended it, as shells do). The job and agent
+ * modules are imported when the command runs, so other commands do not load them.
  */
 import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { JobInput } from '../../agent/job-schema.js';
-import { formatProblem, JobFileError, parseJob } from '../../agent/load-job.js';
+import type { Job, JobInput } from '../../agent/job-schema.js';
 import { CommandNotRunnableError, resolveCommand } from '../../drivers/exec/spawn-task.js';
 import { cpusArg, memoryArg } from '../docker-limits.js';
 import { CliError, EXIT, exitCodesHelp } from '../errors.js';
@@ -19,7 +19,6 @@ import {
   outputOption,
 } from '../options.js';
 import type { GlobalFlags } from '../program.js';
-import { supervise } from '../supervise.js';
 
 interface RunFlags extends InspectFlags {
   driver: 'exec' | 'docker' | 'mock';
@@ -51,7 +50,7 @@ function configFor(flags: RunFlags, [command, ...args]: string[]): Record<string
   return { command, args };
 }
 
-export function registerRun(program: Command, globals: () => GlobalFlags): void {
+export function registerRun(program: Command, globals: () => Promise<GlobalFlags>): void {
   const command = program
     .command('run')
     .description('supervise one command and show its CPU and memory live, then a summary')
@@ -118,6 +117,10 @@ ${exitCodesHelp([
       if ((flags.cpus !== undefined || flags.memory !== undefined) && flags.driver !== 'docker') {
         throw new CliError('run: --cpus and --memory need --driver docker', EXIT.usage);
       }
+      const [{ formatProblem, JobFileError, parseJob }, { supervise }] = await Promise.all([
+        import('../../agent/load-job.js'),
+        import('../supervise.js'),
+      ]);
       const input: JobInput = {
         name: 'run',
         type: 'batch',
@@ -140,7 +143,7 @@ ${exitCodesHelp([
           },
         ],
       };
-      let job: ReturnType<typeof parseJob>;
+      let job: Job;
       try {
         job = parseJob(input, 'run');
       } catch (error) {
@@ -148,7 +151,7 @@ ${exitCodesHelp([
         if (!(error instanceof JobFileError)) throw error;
         throw new CliError(`run: ${error.problems.map(formatProblem).join('; ')}`, EXIT.usage);
       }
-      const { logger } = globals();
+      const { logger } = await globals();
       const summary = await supervise({
         logger,
         output: flags.output,

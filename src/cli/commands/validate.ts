@@ -1,10 +1,10 @@
 /**
  * `taskpulse validate <job files…>`: checks job files, starts nothing. Each valid file gets its `ok`
  * line on stdout even when another fails; the problems go to stderr and the exit code is 2.
+ * The job modules are imported when the command runs, so other commands do not load them.
  */
 import type { Command } from 'commander';
 import { EXIT, exitCodesHelp } from '../errors.js';
-import { problemsError, readJobFiles } from '../jobs.js';
 
 export function registerValidate(program: Command): void {
   program
@@ -19,6 +19,7 @@ export function registerValidate(program: Command): void {
       ])}`,
     )
     .action(async (files: string[]) => {
+      const { problemsError, readJobFiles } = await import('../jobs.js');
       const loaded = await readJobFiles(files);
       for (const entry of loaded) {
         if (!('job' in entry)) continue;

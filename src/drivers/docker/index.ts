@@ -6,8 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { type Logger, silentLogger } from '../../runtime/logger.js';
+import { importOptional } from '../../runtime/optional-package.js';
 import { abortableSleep } from '../abortable-sleep.js';
 import type {
   DockerTaskConfig,
@@ -40,21 +41,21 @@ export interface DockerDriverOptions {
   /** The engine's Unix socket, e.g. `/var/run/docker.sock`. */
   socketPath: string;
   /** Pin an API version (`'1.41'`); default: the engine's own. */
-  apiVersion?: string;
+  apiVersion?: string | undefined;
   /** Default: silent. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Backoff of engine errors in stats and wait; default Nomad's min(5 s × 2^n, 2 min). */
-  engineBackoff?: Partial<EngineBackoff>;
+  engineBackoff?: Partial<EngineBackoff> | undefined;
   /** Retries of engine errors in a row before a stats stream throws a (recoverable) error. Default 5. */
-  maxEngineRetries?: number;
+  maxEngineRetries?: number | undefined;
   /** A stats stream silent this long is reconnected. The engine sends a frame a second. Default 10 s. */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /** Host CPU MHz (all cores): enables `totalTicks`. Default: not measured. */
-  cpuTotalMhz?: number;
+  cpuTotalMhz?: number | undefined;
   /** Container name prefix. Default `taskpulse`. */
-  namePrefix?: string;
+  namePrefix?: string | undefined;
   /** Clock for samples without a usable `read` time. Default Date.now. */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 interface DockerTask {
@@ -98,11 +99,36 @@ function containerName(prefix: string, spec: TaskSpec): string {
   return `${prefix}-${base}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * dockerode, imported on first use: it is an optional peer dependency (with ssh2 and gRPC it is most
+ * of what an install would weigh), so embedders without Docker neither install nor load it.
+ * Rejects with a `MissingPackageError` naming it when it is not installed.
+ */
+async function importDockerode(): Promise<typeof Docker> {
+  const module = await importOptional('dockerode', 'the docker driver', () => import('dockerode'));
+  return module.default;
+}
+
+/**
+ * Resolves once dockerode is loaded; rejects with a `MissingPackageError` when it is not installed.
+ * The agent calls it before starting anything, so a missing client fails the start, not each task.
+ * (Typed without dockerode's types: the declarations must not need `@types/dockerode`.)
+ */
+export async function checkDockerodeInstalled(): Promise<void> {
+  await importDockerode();
+}
+
 export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
-  const docker = new Docker({
-    socketPath: options.socketPath,
-    ...(options.apiVersion ? { version: `v${options.apiVersion.replace(/^v/, '')}` } : {}),
-  });
+  let client: Promise<Docker> | undefined;
+  /** The engine client, made on first use (every use is already async). */
+  const engine = () =>
+    (client ??= importDockerode().then(
+      (Dockerode) =>
+        new Dockerode({
+          socketPath: options.socketPath,
+          ...(options.apiVersion ? { version: `v${options.apiVersion.replace(/^v/, '')}` } : {}),
+        }),
+    ));
   const logger = (options.logger ?? silentLogger()).child({ driver: 'docker' });
   const backoff: EngineBackoff = { ...DEFAULT_ENGINE_BACKOFF, ...options.engineBackoff };
   const maxRetries = options.maxEngineRetries ?? 5;
@@ -121,7 +147,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
   /** Inspect after the exit: `OOMKilled` is the only place an OOM kill shows (never in stats). */
   const oomKilled = async (task: DockerTask): Promise<boolean> => {
     try {
-      const info = await docker.getContainer(task.containerId).inspect();
+      const info = await (await engine()).getContainer(task.containerId).inspect();
       return info.State?.OOMKilled === true;
     } catch (error) {
       logger.debug({ task: task.spec.id, error: describe(error) }, 'inspect after exit failed');
@@ -134,7 +160,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
    * was away (or was done by a restarting engine) is reported with its code; otherwise wait again.
    */
   const exitedMeanwhile = async (task: DockerTask, signal: AbortSignal): Promise<ExitResult | undefined> => {
-    const info = await docker.getContainer(task.containerId).inspect({ abortSignal: signal });
+    const info = await (await engine()).getContainer(task.containerId).inspect({ abortSignal: signal });
     const state = info.State;
     if (!state || state.Running || state.Status === 'created') {
       logger.info(
@@ -155,7 +181,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       const exit = await exitedMeanwhile(task, signal);
       if (exit) return exit;
     }
-    const answer = await waitRequest(docker, task.containerId, signal);
+    const answer = await waitRequest(await engine(), task.containerId, signal);
     const exit: ExitResult = {
       // The engine reports 128+n for a signal (137 = SIGKILL) and cannot say more: passed on as is.
       exitCode: typeof answer.StatusCode === 'number' ? answer.StatusCode : null,
@@ -180,6 +206,8 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       if (spec.resources?.cpuMhz !== undefined)
         hostConfig.CpuShares = Math.max(2, Math.round(spec.resources.cpuMhz));
       if (config.cpus !== undefined) hostConfig.NanoCpus = Math.round(config.cpus * 1e9);
+      // Outside the try: a missing dockerode is a MissingPackageError, not an engine failure.
+      const docker = await engine();
       let container: Docker.Container;
       try {
         container = await docker.createContainer({
@@ -252,6 +280,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
 
     async stopTask(taskId: string, { timeoutMs, signal = 'SIGTERM' }: StopOptions): Promise<void> {
       const task = find(taskId);
+      const docker = await engine();
       const container = docker.getContainer(task.containerId);
       try {
         if (signal === 'SIGTERM') {
@@ -279,7 +308,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       const task = tasks.get(taskId);
       if (!task) return;
       try {
-        await docker.getContainer(task.containerId).remove({ force, v: true });
+        await (await engine()).getContainer(task.containerId).remove({ force, v: true });
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
@@ -291,7 +320,7 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
     async taskStats(taskId: string, intervalMs: number, signal: AbortSignal) {
       const task = find(taskId);
       if (task.stopped || task.exit) throw containerStopped();
-      const container = docker.getContainer(task.containerId);
+      const container = (await engine()).getContainer(task.containerId);
       return openEngineStats({
         connect: async (connectSignal) => {
           // dockerode 5 takes `abortSignal` (its types lag behind) and resolves to the raw response.

@@ -33,21 +33,21 @@ import {
 
 export interface ExecDriverOptions {
   /** Where per-task stdout/stderr logs go. Default `<os.tmpdir()>/taskpulse-exec-logs` (`DEFAULT_EXEC_LOG_DIR`). */
-  logDir?: string;
+  logDir?: string | undefined;
   /** Default: silent. */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** `false` never uses cgroups; `auto` (default) uses them when root and the host allows it. */
-  cgroups?: 'auto' | false;
+  cgroups?: 'auto' | false | undefined;
   /** Task cgroups are created under `<hierarchy>/<cgroupParent>/`. Default `taskpulse`. */
-  cgroupParent?: string;
+  cgroupParent?: string | undefined;
   /** Give tasks the agent's environment under `TaskSpec.env`. Default true. */
-  inheritEnv?: boolean;
+  inheritEnv?: boolean | undefined;
   /** How long destroy waits for a killed task's processes and cgroup to go. Default 2000 ms. */
-  reapTimeoutMs?: number;
+  reapTimeoutMs?: number | undefined;
   /** Without cgroups: how often a task's process tree is walked for new processes. Default 5000 ms. */
-  treeRescanMs?: number;
+  treeRescanMs?: number | undefined;
   /** For tests: the layout to assume instead of detecting it. */
-  cgroupSupport?: CgroupSupport;
+  cgroupSupport?: CgroupSupport | undefined;
 }
 
 export interface ExecDriver extends TaskDriver {

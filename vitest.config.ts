@@ -9,6 +9,7 @@ const realProcesses = [
   'test/exec/**/*.test.ts',
   'test/cli/**/*.test.ts',
   'test/reliability/signals-cli.test.ts',
+  'test/plugins/**/*.test.ts',
 ];
 /** Needs Debian's `prometheus` package (promtool and the server): `npm run test:prometheus`, not `npm test`. */
 const prometheus = ['test/prometheus/**/*.test.ts'];

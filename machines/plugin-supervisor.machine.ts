@@ -144,7 +144,7 @@ export const pluginSupervisorMachine = setup({
   },
   states: {
     launching: {
-      entry: assign({ launches: ({ context }) => context.launches + 1, endpoint: undefined }),
+      entry: assign({ launches: ({ context }) => context.launches + 1 }),
       invoke: {
         src: 'launchPlugin',
         input: ({ context }) => ({ name: context.name, attempt: context.launches }),
@@ -195,10 +195,13 @@ export const pluginSupervisorMachine = setup({
       },
     },
     lost: {
-      entry: {
-        type: 'dropPlugin',
-        params: ({ context }) => ({ reason: context.lastError ?? 'plugin lost' }),
-      },
+      entry: [
+        {
+          type: 'dropPlugin',
+          params: ({ context }) => ({ reason: String(context.lastError) }),
+        },
+        assign({ endpoint: undefined }),
+      ],
       always: [
         {
           guard: 'mayRestart',

@@ -10,7 +10,7 @@ import { createExecDriver } from '../../src/drivers/exec/index.js';
 import { createMockDriver } from '../../src/drivers/mock.js';
 import { createPluginDriver, type PluginDriverOptions } from '../../src/plugins/plugin-driver.js';
 import { cpuHalfTask, memGrowTask, startEngine } from '../docker/engine.js';
-import { removeTestCgroups, TEST_CGROUP_PARENT } from '../support/cli-cgroups.js';
+import { removeTestCgroups } from '../support/cli-cgroups.js';
 import type { ContractTarget } from './driver-contract.js';
 
 export const CLI = resolve(import.meta.dirname, '../../bin/taskpulse.js');
@@ -27,6 +27,9 @@ export function tempDir(what: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `taskpulse-${what}-`));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
+
+/** A cgroup parent of this run's own: other worktrees' suites use `taskpulse-test` at the same time. */
+const CGROUP_PARENT = `taskpulse-test-plugins-${process.pid}`;
 
 const mockLong = (id: string) => ({ id, name: 'long', config: {} });
 const mockExiting = (id: string) => ({
@@ -57,10 +60,10 @@ export const inProcessTargets: ContractTarget[] = [
     create: async () => {
       const logs = tempDir('exec-logs');
       return {
-        driver: createExecDriver({ logDir: logs.path, cgroupParent: TEST_CGROUP_PARENT }),
+        driver: createExecDriver({ logDir: logs.path, cgroupParent: CGROUP_PARENT }),
         close: async () => {
           logs.remove();
-          removeTestCgroups();
+          removeTestCgroups(CGROUP_PARENT);
         },
       };
     },
@@ -111,7 +114,7 @@ export const rpcTargets: ContractTarget[] = [
           '--exec-log-dir',
           join(logs.path, 'tasks'),
           '--cgroup-parent',
-          TEST_CGROUP_PARENT,
+          CGROUP_PARENT,
         ),
         logDir: logs.path,
       });
@@ -120,7 +123,7 @@ export const rpcTargets: ContractTarget[] = [
         close: async () => {
           await driver.stop();
           logs.remove();
-          removeTestCgroups();
+          removeTestCgroups(CGROUP_PARENT);
         },
       };
     },

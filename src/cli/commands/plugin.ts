@@ -5,10 +5,6 @@
  */
 import { Argument, type Command, Option } from 'commander';
 import { DRIVER_NAMES, type DriverName } from '../../agent/drivers.js';
-import { builtInPluginDriver } from '../../plugins/builtin.js';
-import { PluginLaunchError } from '../../plugins/errors.js';
-import { createPluginLogger } from '../../plugins/plugin-logger.js';
-import { servePlugin } from '../../plugins/serve.js';
 import { EXIT } from '../errors.js';
 
 interface PluginFlags {
@@ -38,6 +34,14 @@ Example (a job file):
     exec-oop: { command: npx, args: [taskpulse, plugin, exec] }`,
     )
     .action(async (name: DriverName, flags: PluginFlags) => {
+      // Loaded here, so the other commands never load gRPC.
+      const [{ builtInPluginDriver }, { PluginLaunchError }, { createPluginLogger }, { servePlugin }] =
+        await Promise.all([
+          import('../../plugins/builtin.js'),
+          import('../../plugins/errors.js'),
+          import('../../plugins/plugin-logger.js'),
+          import('../../plugins/serve.js'),
+        ]);
       const logger = createPluginLogger(process.env.TASKPULSE_PLUGIN_LOG_LEVEL ?? 'info');
       const driver = await builtInPluginDriver(name, {
         logger,

@@ -9,6 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execSampling } from './exec-sampling.js';
+import { pluginRpc } from './plugin-rpc.js';
 import { type Benchmark, printResult, writeSection } from './report.js';
 import { scale } from './scale.js';
 import { tightLoop } from './tight-loop.js';
@@ -17,6 +18,7 @@ const benchmarks: Record<string, Benchmark> = {
   'tight-loop': tightLoop,
   scale,
   'exec-sampling': execSampling,
+  'plugin-rpc': pluginRpc,
 };
 
 const docsPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));

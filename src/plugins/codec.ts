@@ -3,7 +3,7 @@
  * back, as @grpc/proto-loader presents them (camelCase fields, int64 as numbers, unset messages
  * as null). A driver's `config` travels as a google.protobuf.Struct.
  */
-import type { ExitResult, TaskHandle, TaskSpec } from '../drivers/contract.js';
+import type { ExitResult, TaskHandle, TaskLogPolicy, TaskSpec } from '../drivers/contract.js';
 import type {
   CpuMeasurement,
   CpuStats,
@@ -76,12 +76,14 @@ export function specToProto(spec: TaskSpec): Message {
     resources: spec.resources
       ? { cpuMhz: spec.resources.cpuMhz ?? 0, memoryMb: spec.resources.memoryMb ?? 0 }
       : null,
+    logs: spec.logs ?? null,
   };
 }
 
 export function specFromProto(message: Message): TaskSpec {
   const env = message.env as Record<string, string>;
   const resources = message.resources as { cpuMhz: number; memoryMb: number } | null;
+  const logs = message.logs as TaskLogPolicy | null;
   return {
     id: message.id as string,
     name: message.name as string,
@@ -96,6 +98,7 @@ export function specFromProto(message: Message): TaskSpec {
           },
         }
       : {}),
+    ...(logs ? { logs: { maxFiles: logs.maxFiles, maxFileSizeBytes: logs.maxFileSizeBytes } } : {}),
   };
 }
 

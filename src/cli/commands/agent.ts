@@ -30,6 +30,7 @@ interface AgentFlags extends InspectFlags {
   keepLogs?: boolean;
   cgroupParent?: string;
   dockerSocket?: string;
+  execPlugin?: boolean;
 }
 
 export function registerAgent(program: Command, globals: () => GlobalFlags): void {
@@ -76,7 +77,8 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
     .option(
       '--docker-socket <path>',
       'Docker Engine socket (default: DOCKER_HOST, else /var/run/docker.sock)',
-    );
+    )
+    .option('--exec-plugin', 'run the exec driver out of process, as a `taskpulse plugin exec` (docs/plugins.md)');
   for (const option of inspectOptions()) command.addOption(option);
   command
     .addHelpText(
@@ -131,6 +133,7 @@ ${exitCodesHelp([
           ...(flags.keepLogs ? { keepLogs: true } : {}),
           ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
+          ...(flags.execPlugin ? { execOutOfProcess: true } : {}),
         },
       });
       process.exitCode = summary.failed || summary.timedOut ? EXIT.taskFailed : EXIT.ok;

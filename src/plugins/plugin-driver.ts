@@ -13,7 +13,7 @@
  *   group (when the handle has a pid) is killed: no orphan.
  */
 
-import { rmSync } from 'node:fs';
+import { lstatSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type Actor, type AnyActorRef, createActor, fromCallback, fromPromise, toPromise } from 'xstate';
@@ -116,6 +116,22 @@ interface OwnedTask {
   lost?: string;
 }
 
+/**
+ * A killed plugin leaves its socket behind; the host removes it: a taskpulse plugin's directory
+ * (`taskpulse-plugin-*`, it made one for the socket), or the socket file itself (go-plugin's).
+ */
+function removeSocket(address: string): void {
+  if (!address.startsWith('unix:')) return;
+  const socket = address.slice('unix:'.length);
+  try {
+    if (basename(dirname(socket)).startsWith('taskpulse-plugin-'))
+      rmSync(dirname(socket), { recursive: true, force: true });
+    else if (lstatSync(socket).isSocket()) unlinkSync(socket);
+  } catch {
+    // gone already
+  }
+}
+
 const isShutdown = (error: unknown) => error instanceof PluginShutdownError;
 
 export async function createPluginDriver(options: PluginDriverOptions): Promise<PluginDriver> {
@@ -137,10 +153,7 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
     plugin.conn.drop(reason);
     killPlugin(plugin.launched.child);
     plugin.launched.relay.close();
-    // A killed plugin leaves its socket behind; the host removes it (the plugin made the directory).
-    const socket = plugin.launched.endpoint.address.replace(/^unix:/, '');
-    if (basename(dirname(socket)).startsWith('taskpulse-plugin-'))
-      rmSync(dirname(socket), { recursive: true, force: true });
+    removeSocket(plugin.launched.endpoint.address);
   };
 
   const killLostTask = (task: OwnedTask) => {

@@ -4,6 +4,7 @@
  * host launching `taskpulse plugin mock`.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PluginShutdownError } from '../../src/drivers/errors.js';
 import { createPluginDriver } from '../../src/plugins/plugin-driver.js';
@@ -57,7 +58,7 @@ describe('go-plugin interop', () => {
       expect(capture.lines.some((line) => line.plugin === 'go-mock')).toBe(true);
       await driver.startTask({ id: 'go/k', name: 'k', config: {} });
       const stream = await driver.taskStats('go/k', 50, new AbortController().signal);
-      const pid = driver.reattach!.pid;
+      const { pid, address } = driver.reattach!;
       const reading = (async () => {
         for await (const _ of stream) process.kill(pid, 'SIGKILL');
       })();
@@ -67,6 +68,8 @@ describe('go-plugin interop', () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect(driver.reattach?.pid).not.toBe(pid);
+      // go-plugin's socket file stays behind a killed plugin: the host removed it.
+      expect(existsSync(address.replace(/^unix:/, ''))).toBe(false);
       // The Go plugin keeps tasks in memory and has no RecoverTask: its task is reported lost.
       expect((await driver.waitTask('go/k')).error?.message).toMatch(/task lost with its plugin/);
     } finally {

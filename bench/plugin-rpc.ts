@@ -11,7 +11,10 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskDriver } from '../src/drivers/contract.js';
 import { createMockDriver } from '../src/drivers/mock.js';
+import type { TaskResourceUsage } from '../src/drivers/usage.js';
+import { usageFromProto, usageToProto } from '../src/plugins/codec.js';
 import { createPluginDriver } from '../src/plugins/plugin-driver.js';
+import { protocol } from '../src/plugins/protocol.js';
 import { silentLogger } from '../src/runtime/logger.js';
 import { createStatsHook, type StatsHook } from '../src/stats-hook/create-stats-hook.js';
 import { type BenchOptions, type BenchResult, fmt } from './report.js';
@@ -76,6 +79,53 @@ async function measure(
   }
 }
 
+/** The library's share: one sample through usageToProto, protobuf encode, decode, usageFromProto. */
+function codecMicros(iterations: number): { micros: number; bytes: number } {
+  const method = (
+    protocol().driver.service as unknown as Record<
+      string,
+      {
+        responseSerialize(value: unknown): Buffer;
+        responseDeserialize(bytes: Buffer): Record<string, unknown>;
+      }
+    >
+  ).TaskStats!;
+  const sample = {
+    timestamp: Date.now(),
+    resourceUsage: {
+      memory: {
+        rss: 52428800,
+        cache: 0,
+        swap: 0,
+        mappedFile: 0,
+        usage: 52428800,
+        maxUsage: 52428800,
+        kernelUsage: 0,
+        kernelMaxUsage: 0,
+        measured: ['RSS', 'Usage', 'Max Usage'],
+      },
+      cpu: {
+        systemMode: 2,
+        userMode: 8,
+        percent: 10,
+        totalTicks: 0,
+        throttledPeriods: 0,
+        throttledTime: 0,
+        measured: ['Percent', 'User Mode', 'System Mode'],
+      },
+    },
+  } as TaskResourceUsage;
+  let bytes = 0;
+  const started = process.cpuUsage();
+  for (let i = 0; i < iterations; i++) {
+    const buffer = method.responseSerialize({ stats: usageToProto(sample) });
+    bytes = buffer.length;
+    usageFromProto(method.responseDeserialize(buffer).stats as Record<string, unknown>);
+  }
+  const cpu = process.cpuUsage(started);
+  return { micros: (cpu.user + cpu.system) / iterations, bytes };
+}
+
 export async function pluginRpc({ smoke }: BenchOptions): Promise<BenchResult> {
   const count = smoke ? 50 : Number(process.env.BENCH_PLUGIN_COUNT ?? 1000);
   const windowMs = smoke ? 1500 : Number(process.env.BENCH_PLUGIN_WINDOW_MS ?? 20_000);
@@ -98,6 +148,7 @@ export async function pluginRpc({ smoke }: BenchOptions): Promise<BenchResult> {
     rmSync(logDir, { recursive: true, force: true });
   }
 
+  const codec = codecMicros(smoke ? 2000 : 100_000);
   const perSample = (f: Figures) => (f.agentMicros + f.pluginMicros) / Math.max(f.samples, 1);
   const extra = perSample(rpc) - perSample(inProcess);
   return {
@@ -118,6 +169,10 @@ export async function pluginRpc({ smoke }: BenchOptions): Promise<BenchResult> {
         value: extra.toFixed(1),
         target: `≤ ${TARGET_EXTRA_MICROS}`,
         met: extra <= TARGET_EXTRA_MICROS,
+      },
+      {
+        metric: `of which protobuf encode + decode of one sample, ${codec.bytes} bytes (µs)`,
+        value: codec.micros.toFixed(1),
       },
       {
         metric: 'agent + plugin CPU over RPC, % of one core',

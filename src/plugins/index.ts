@@ -24,4 +24,4 @@ export {
   MAGIC_COOKIE_VALUE,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from './protocol.js';
-export { type PluginServer, type ServePluginOptions, STREAM_OPEN_HEADER, servePlugin } from './serve.js';
+export { type PluginServer, type ServePluginOptions, servePlugin } from './serve.js';

@@ -15,6 +15,15 @@ export const CORE_PROTOCOL_VERSION = 1;
 export const MAGIC_COOKIE_KEY = 'TASKPULSE_PLUGIN_MAGIC_COOKIE';
 export const MAGIC_COOKIE_VALUE = '5d2a7c1e9b4f4e8a8c3d6f0b1a2e7c94';
 
+/** Header a plugin sends once a TaskStats stream is open (before its first sample). */
+export const STREAM_OPEN_HEADER = 'taskpulse-stream-open';
+
+/**
+ * Channel and server options of both sides. Channelz (per-call and per-message bookkeeping for
+ * gRPC's debug service) costs CPU on every sample, and nothing here reads it.
+ */
+export const CHANNEL_OPTIONS = { 'grpc.enable_channelz': 0 } as const;
+
 export interface Protocol {
   driver: ServiceClientConstructor;
   health: ServiceClientConstructor;

@@ -10,8 +10,7 @@ import { PluginShutdownError } from '../drivers/errors.js';
 import type { TaskResourceUsage } from '../drivers/usage.js';
 import { exitFromProto, handleFromProto, handleToProto, specToProto, usageFromProto } from './codec.js';
 import { fromStatusError } from './errors.js';
-import { protocol } from './protocol.js';
-import { STREAM_OPEN_HEADER } from './serve.js';
+import { CHANNEL_OPTIONS, protocol, STREAM_OPEN_HEADER } from './protocol.js';
 
 type Message = Record<string, unknown>;
 type UnaryMethod = (
@@ -53,7 +52,7 @@ export interface RpcConnection {
 
 export function connectPlugin(address: string): RpcConnection {
   const proto = protocol();
-  const driver = new proto.driver(address, credentials.createInsecure()) as Client &
+  const driver = new proto.driver(address, credentials.createInsecure(), CHANNEL_OPTIONS) as Client &
     Record<string, UnaryMethod>;
   const channelOverride = driver.getChannel();
   const health = new proto.health(address, credentials.createInsecure(), { channelOverride }) as Client &

@@ -21,10 +21,7 @@ import { type Logger, silentLogger } from '../runtime/logger.js';
 import { exitToProto, handleFromProto, handleToProto, specFromProto, usageToProto } from './codec.js';
 import { NotImplementedError, PluginLaunchError, toStatusError } from './errors.js';
 import { EXIT_WITH_HOST_ENV, formatHandshakeLine, negotiate } from './handshake.js';
-import { protocol, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
-
-/** Header a plugin sends once a TaskStats stream is open (before its first sample). */
-export const STREAM_OPEN_HEADER = 'taskpulse-stream-open';
+import { CHANNEL_OPTIONS, protocol, STREAM_OPEN_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 
 export interface ServePluginOptions {
   /** Default `process.env`. */
@@ -35,6 +32,8 @@ export interface ServePluginOptions {
   logger?: Logger;
   /** Where the socket directory is made. Default `os.tmpdir()`. */
   socketDir?: string;
+  /** Samples wait up to this long to be written with others (0: each at once). Default 20 ms. */
+  coalesceMs?: number;
 }
 
 export interface PluginServer {
@@ -47,6 +46,44 @@ export interface PluginServer {
 }
 
 type Message = Record<string, unknown>;
+
+/** How long a sample may wait to be sent with others (docs/plugins.md, docs/benchmarks.md). */
+export const DEFAULT_COALESCE_MS = 20;
+
+/**
+ * Samples of all streams written together, at most every `coalesceMs`: one socket write and one
+ * wakeup of the host for a batch rather than one per sample, which is most of what a sample costs
+ * over the RPC when a thousand streams each send one a second.
+ */
+function createWriteBatch(coalesceMs: number) {
+  let pending: [ServerWritableStream<Message, Message>, Message][] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    for (const [call, message] of batch) if (!call.cancelled && call.writable) call.write(message);
+  };
+  return {
+    push(call: ServerWritableStream<Message, Message>, message: Message) {
+      if (coalesceMs <= 0) {
+        call.write(message);
+        return;
+      }
+      pending.push([call, message]);
+      timer ??= setTimeout(flush, coalesceMs);
+    },
+    /** Sends what waits for `call` before its stream ends. */
+    flushFor(call: ServerWritableStream<Message, Message>) {
+      if (pending.some(([waiting]) => waiting === call)) flush();
+    },
+    close() {
+      clearTimeout(timer);
+      timer = undefined;
+      pending = [];
+    },
+  };
+}
 
 function unary<Req extends Message>(
   logger: Logger,
@@ -77,7 +114,8 @@ export async function servePlugin(
   if (!negotiated.ok) throw new PluginLaunchError(negotiated.message);
 
   const proto = protocol();
-  const server = new Server();
+  const server = new Server(CHANNEL_OPTIONS);
+  const writes = createWriteBatch(options.coalesceMs ?? DEFAULT_COALESCE_MS);
   const streams = new Set<AbortController>();
   const need = <K extends 'signalTask' | 'inspectTask' | 'recoverTask'>(name: K, method: string) => {
     const fn = driver[name];
@@ -141,7 +179,7 @@ export async function servePlugin(
         call.sendMetadata(header);
         for await (const sample of samples) {
           if (controller.signal.aborted) break;
-          call.write({ stats: usageToProto(sample) });
+          writes.push(call, { stats: usageToProto(sample) });
         }
       })()
         .then(
@@ -177,6 +215,7 @@ export async function servePlugin(
     shuttingDown ??= (async () => {
       logger.debug({}, 'plugin shutting down');
       for (const stream of streams) stream.abort();
+      writes.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 2000);
         server.tryShutdown(() => {

@@ -78,7 +78,10 @@ export function registerAgent(program: Command, globals: () => GlobalFlags): voi
       '--docker-socket <path>',
       'Docker Engine socket (default: DOCKER_HOST, else /var/run/docker.sock)',
     )
-    .option('--exec-plugin', 'run the exec driver out of process, as a `taskpulse plugin exec` (docs/plugins.md)');
+    .option(
+      '--exec-plugin',
+      'run the exec driver out of process, as a `taskpulse plugin exec` (docs/plugins.md)',
+    );
   for (const option of inspectOptions()) command.addOption(option);
   command
     .addHelpText(

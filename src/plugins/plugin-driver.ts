@@ -246,10 +246,14 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
         current = undefined;
         if (!plugin) return;
         await plugin.conn.shutdown(shutdownGraceMs);
+        let grace: NodeJS.Timeout | undefined;
         const exited = await Promise.race([
           plugin.launched.exited.then(() => true),
-          new Promise<false>((resolve) => setTimeout(resolve, shutdownGraceMs, false)),
+          new Promise<false>((resolve) => {
+            grace = setTimeout(resolve, shutdownGraceMs, false);
+          }),
         ]);
+        clearTimeout(grace);
         if (!exited) logger.warn({}, 'plugin did not exit after Shutdown: killing it');
         forget(plugin, 'plugin stopped');
         await plugin.launched.exited;

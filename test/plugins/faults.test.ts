@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PluginShutdownError } from '../../src/drivers/errors.js';
@@ -199,6 +199,25 @@ describe('plugin faults (real plugin processes)', () => {
       logs.lines.some((line) => line.msg === 'plugin serving' && line.level === 20 && line.address),
     );
   });
+
+  it('a host killed with SIGKILL leaves no plugin behind (its stdin closes, it shuts down)', async () => {
+    const dir = tempDir('plugin-logs');
+    cleanups.push(() => dir.remove());
+    const host = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'fixtures/host.ts'), dir.path],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const line = await new Promise<string>((resolve) =>
+      createInterface({ input: host.stdout }).once('line', resolve),
+    );
+    const pid = Number(line);
+    expect(alive(pid)).toBe(true);
+    host.kill('SIGKILL');
+    await until(() => !alive(pid), 10_000);
+  }, 30_000);
 
   it('without the magic cookie the plugin says what it is and exits 1; with it, it exits when its host goes away', async () => {
     const bare = spawn(process.execPath, [CLI, 'plugin', 'mock'], { stdio: ['ignore', 'pipe', 'pipe'] });

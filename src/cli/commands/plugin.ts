@@ -24,7 +24,10 @@ export function registerPlugin(program: Command): void {
         'TASKPULSE_CGROUP_PARENT',
       ),
     )
-    .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
+    .option(
+      '--docker-socket <path>',
+      'Docker Engine socket (default: DOCKER_HOST, else /var/run/docker.sock)',
+    )
     .addHelpText(
       'after',
       `

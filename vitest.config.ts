@@ -9,7 +9,12 @@ const realProcesses = [
   'test/exec/**/*.test.ts',
   'test/cli/**/*.test.ts',
   'test/reliability/signals-cli.test.ts',
+  'test/plugins/**/*.test.ts',
 ];
+/**
+ * Toolchain suites, each its own npm script and not part of `npm test`: `prometheus` below, and
+ * `go-plugin` (`npm run test:go-plugin` builds its Go binaries first).
+ */
 /** Needs Debian's `prometheus` package (promtool and the server): `npm run test:prometheus`, not `npm test`. */
 const prometheus = ['test/prometheus/**/*.test.ts'];
 /** Real Docker Engine faults: `npm run test:docker-faults` (root, the engine of docker-engine.sh). */
@@ -26,7 +31,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: [...realProcesses, ...prometheus, ...realEngine],
+          exclude: [...realProcesses, ...prometheus, ...realEngine, 'test/go-plugin/**'],
           globalSetup: ['test/support/build-dist.ts'],
         },
       },
@@ -46,6 +51,16 @@ export default defineConfig({
           include: prometheus,
           fileParallelism: false,
           globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
+        },
+      },
+      {
+        // Needs Go binaries: only `npm run test:go-plugin` runs it (it builds them first).
+        extends: true,
+        test: {
+          name: 'go-plugin',
+          include: ['test/go-plugin/**/*.test.ts'],
+          fileParallelism: false,
+          globalSetup: ['test/support/build-dist.ts'],
         },
       },
     ],

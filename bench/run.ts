@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cliStart } from './cli-start.js';
 import { execSampling } from './exec-sampling.js';
+import { pluginRpc } from './plugin-rpc.js';
 import { type Benchmark, printResult, writeSection } from './report.js';
 import { scale } from './scale.js';
 import { tightLoop } from './tight-loop.js';
@@ -19,6 +20,7 @@ const benchmarks: Record<string, Benchmark> = {
   scale,
   'exec-sampling': execSampling,
   'cli-start': cliStart,
+  'plugin-rpc': pluginRpc,
 };
 
 const docsPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));

@@ -7,6 +7,7 @@
  * leaves out eventless (`always`) transitions; no maintained XState v5 → Mermaid converter exists.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { pluginSupervisorMachine } from '../machines/plugin-supervisor.machine.js';
 import { statsHookMachine } from '../machines/stats-hook.machine.js';
 import { taskRunnerMachine } from '../machines/task-runner.machine.js';
 
@@ -20,6 +21,7 @@ export interface NamedMachine {
 export const MACHINES: readonly NamedMachine[] = [
   { name: 'task-runner', title: 'Task runner', machine: taskRunnerMachine },
   { name: 'stats-hook', title: 'Stats hook', machine: statsHookMachine },
+  { name: 'plugin-supervisor', title: 'Plugin supervisor', machine: pluginSupervisorMachine },
 ];
 
 interface TransitionLike {

@@ -10,6 +10,7 @@ import type { RestartPolicy } from '../../machines/restart-policy.js';
 import type { TaskRunnerOutput } from '../../machines/task-runner.machine.js';
 import type { TaskDriver, TaskSpec } from '../drivers/contract.js';
 import { DEFAULT_EXEC_LOG_DIR, DEFAULT_LOG_POLICY, removeAllocationLogs } from '../drivers/exec/task-logs.js';
+import type { PluginDriver } from '../plugins/plugin-driver.js';
 import { createSupervisorRoot } from '../runtime/actor-system.js';
 import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
@@ -19,6 +20,7 @@ import { createHttpApi, type HttpApi, type HttpLimits, type Route } from './http
 import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
+import { collectPlugins, driverKeyOf } from './plugin-drivers.js';
 import { trackUsage, type UsageSummary } from './usage-summary.js';
 
 export type StopMode = 'kill' | 'detach';
@@ -59,6 +61,11 @@ export interface CreateAgentOptions {
   execLogDir?: string | undefined;
   /** Keep the tasks' log files when the agent ends (by default an allocation's go with it). */
   keepLogs?: boolean | undefined;
+  /**
+   * Run the built-in exec driver out of process (`taskpulse plugin exec`, docs/plugins.md). Default
+   * false: in process costs less CPU per sample, and the plugin's exec tasks cannot be re-attached yet.
+   */
+  execOutOfProcess?: boolean | undefined;
   /** Exec driver's parent cgroup (default `taskpulse`). */
   execCgroupParent?: string | undefined;
   dockerSocketPath?: string | undefined;
@@ -187,6 +194,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
     resolveDone = resolve;
   });
 
+  // Plugins by name from every job (a name defined two ways throws here, before anything runs).
+  const plugins = collectPlugins(options.jobs);
+  const ownedPlugins: PluginDriver[] = [];
   // Allocations exist from the start, so the API lists them (pending) before anything runs.
   const plans: { alloc: Allocation; tasks: Map<string, AgentTask>; driverNames: string[] }[] = [];
   for (const job of options.jobs) {
@@ -204,7 +214,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
         };
         allocations.push(alloc);
         byId.set(id, alloc);
-        plans.push({ alloc, tasks, driverNames: group.tasks.map((task) => task.driver) });
+        plans.push({ alloc, tasks, driverNames: group.tasks.map(driverKeyOf) });
       }
     }
   }
@@ -256,6 +266,8 @@ export function createAgent(options: CreateAgentOptions): Agent {
     const result = summary(reason);
     removeLogs();
     await http?.close();
+    // The agent's plugins go after their tasks (detached tasks live on in their own sessions).
+    await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
     root?.stop();
     metrics.close();
     usage.close();
@@ -285,9 +297,17 @@ export function createAgent(options: CreateAgentOptions): Agent {
         ...(options.execLogDir ? { execLogDir: options.execLogDir } : {}),
         ...(options.execCgroupParent ? { execCgroupParent: options.execCgroupParent } : {}),
         ...(options.dockerSocketPath ? { dockerSocketPath: options.dockerSocketPath } : {}),
+        plugins,
+        ...(options.execOutOfProcess ? { execOutOfProcess: true } : {}),
+        ...(root ? { parent: root } : {}),
+        owned: ownedPlugins,
       });
-      // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it.
-      if (stopping) return;
+      // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it;
+      // `finish` ran before the plugins were known, so they are stopped here.
+      if (stopping) {
+        await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
+        return;
+      }
       if (options.http) {
         http = createHttpApi({
           ...options.http,
@@ -316,7 +336,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
           });
           const runner = createTaskRunner({
             task: spec,
-            driver: drivers.get(config.driver)!,
+            driver: drivers.get(driverKeyOf(config))!,
             bus,
             logger: allocLogger,
             jobType: alloc.job.type,

@@ -4,7 +4,9 @@
  */
 import type { TaskDriver } from '../drivers/contract.js';
 import { createMockDriver } from '../drivers/mock.js';
+import type { PluginDriver } from '../plugins/plugin-driver.js';
 import type { Logger } from '../runtime/logger.js';
+import { execPluginConfig, type PluginConfig, startPlugin } from './plugin-drivers.js';
 
 export const DRIVER_NAMES = ['exec', 'docker', 'mock'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
@@ -17,6 +19,17 @@ export interface BuiltInDriverOptions {
   execCgroupParent?: string;
   /** Docker Engine socket; default `DOCKER_HOST` (unix://), else `/var/run/docker.sock`. */
   dockerSocketPath?: string;
+}
+
+export interface ResolveDriversOptions extends BuiltInDriverOptions {
+  /** Plugins by name, for the `plugin:<name>` keys. */
+  plugins?: ReadonlyMap<string, PluginConfig>;
+  /** Run the built-in exec driver in a `taskpulse plugin exec` process. Default false (docs/plugins.md). */
+  execOutOfProcess?: boolean;
+  /** The actor system plugin supervisors join (the agent's inspected root). */
+  parent?: import('xstate').AnyActorRef;
+  /** Receives every plugin driver started here: the caller stops them when it is done. */
+  owned?: PluginDriver[];
 }
 
 /** Creates a built-in driver. */
@@ -47,21 +60,43 @@ export async function createBuiltInDriver(
   }
 }
 
-/** Resolves the drivers a set of names needs: given ones first, built-ins for the rest. */
+/**
+ * Resolves the drivers a set of names needs: given ones first, then `plugin:<name>` plugins, then
+ * built-ins. If one fails to start, the plugins already started are stopped before the error.
+ */
 export async function resolveDrivers(
   needed: Iterable<string>,
   given: Readonly<Record<string, TaskDriver>>,
-  options: BuiltInDriverOptions,
+  options: ResolveDriversOptions,
 ): Promise<Map<string, TaskDriver>> {
   const drivers = new Map<string, TaskDriver>();
-  for (const name of new Set(needed)) {
-    const driver =
-      given[name] ??
-      ((DRIVER_NAMES as readonly string[]).includes(name)
-        ? await createBuiltInDriver(name as DriverName, options)
-        : undefined);
-    if (!driver) throw new Error(`no driver named "${name}"`);
-    drivers.set(name, driver);
+  const owned: PluginDriver[] = [];
+  const plugin = async (name: string, config: PluginConfig) => {
+    const driver = await startPlugin(name, config, {
+      logger: options.logger,
+      ...(options.parent ? { parent: options.parent } : {}),
+    });
+    owned.push(driver);
+    return driver;
+  };
+  try {
+    for (const name of new Set(needed)) {
+      let driver: TaskDriver | undefined = given[name];
+      if (!driver && name.startsWith('plugin:')) {
+        const config = options.plugins?.get(name.slice('plugin:'.length));
+        if (config) driver = await plugin(name.slice('plugin:'.length), config);
+      } else if (!driver && name === 'exec' && options.execOutOfProcess) {
+        driver = await plugin('exec', execPluginConfig(options));
+      } else if (!driver && (DRIVER_NAMES as readonly string[]).includes(name)) {
+        driver = await createBuiltInDriver(name as DriverName, options);
+      }
+      if (!driver) throw new Error(`no driver named "${name}"`);
+      drivers.set(name, driver);
+    }
+  } catch (error) {
+    await Promise.all(owned.map((driver) => driver.stop()));
+    throw error;
   }
+  options.owned?.push(...owned);
   return drivers;
 }

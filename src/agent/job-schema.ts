@@ -131,9 +131,22 @@ function buildJobSchema(numbers: DurationNumbers) {
       z.strictObject({ ...taskCommon, driver: z.literal('exec'), config: execConfig }),
       z.strictObject({ ...taskCommon, driver: z.literal('docker'), config: dockerConfig }),
       z.strictObject({ ...taskCommon, driver: z.literal('mock'), config: mockConfig.default({}) }),
+      // An external driver plugin named in the job's `plugins`; its config is the plugin's own.
+      z.strictObject({
+        ...taskCommon,
+        driver: z.literal('plugin'),
+        plugin: name,
+        config: z.record(z.string(), z.unknown()).default({}),
+      }),
     ],
-    { error: 'expected driver "exec", "docker" or "mock"' },
+    { error: 'expected driver "exec", "docker", "mock" or "plugin"' },
   );
+
+  const pluginSchema = z.strictObject({
+    command: osString.min(1),
+    args: z.array(osString).optional(),
+    env: z.record(osString.min(1), osString).optional(),
+  });
 
   const groupSchema = z.strictObject({
     name,
@@ -148,8 +161,21 @@ function buildJobSchema(numbers: DurationNumbers) {
       type: z.enum(['batch', 'service']).default('service'),
       namespace: name.default('default'),
       groups: z.array(groupSchema).min(1, 'a job needs at least one group'),
+      /** External driver plugins by name (docs/plugins.md): a task uses one with `driver: plugin`. */
+      plugins: z.record(name, pluginSchema).optional(),
     })
     .superRefine((job, ctx) => {
+      job.groups.forEach((group, groupIndex) => {
+        group.tasks.forEach((task, taskIndex) => {
+          if (task.driver !== 'plugin' || job.plugins?.[task.plugin]) return;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', groupIndex, 'tasks', taskIndex, 'plugin'],
+            message: `no plugin "${task.plugin}" in the job's plugins`,
+            input: task.plugin,
+          });
+        });
+      });
       // Names are ids (metric labels, task ids): a duplicate would merge two series into one.
       duplicates(job.groups.map((group) => group.name)).forEach((index) => {
         ctx.addIssue({

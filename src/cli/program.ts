@@ -11,6 +11,7 @@ import { expandInspectPort } from './argv.js';
 import { registerAgent } from './commands/agent.js';
 import { registerLogs } from './commands/logs.js';
 import { registerMachines } from './commands/machines.js';
+import { registerPlugin } from './commands/plugin.js';
 import { registerRun } from './commands/run.js';
 import { registerStats } from './commands/stats.js';
 import { registerStatus } from './commands/status.js';
@@ -82,6 +83,8 @@ Docs: docs/getting-started.md`,
   registerStats(program);
   registerLogs(program);
   registerTaskControl(program);
+  // Serving a driver to a host (launched by an agent or a go-plugin host, not by hand).
+  registerPlugin(program);
   for (const command of program.commands) {
     for (const option of globalOptions()) command.addOption(option);
   }

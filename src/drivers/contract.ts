@@ -89,6 +89,24 @@ export interface TaskDriver {
     intervalMs: number,
     signal: AbortSignal,
   ): Promise<AsyncIterable<TaskResourceUsage>>;
+  /** Sends a signal to the task (optional: drivers without it answer "not implemented" over RPC). */
+  signalTask?(taskId: string, signal: NodeJS.Signals): Promise<void>;
+  /** The task's handle and whether it still runs. Rejects with `TaskNotFoundError`. */
+  inspectTask?(taskId: string): Promise<TaskStatus>;
+  /**
+   * Re-attaches a task this driver, or an earlier process of it, started: `spec` and `handle` are
+   * what `startTask` was given and returned (the plugin host keeps them; persisted agent state will
+   * too). Rejects with `TaskNotFoundError` when the task is gone for good.
+   */
+  recoverTask?(spec: TaskSpec, handle: TaskHandle): Promise<void>;
+}
+
+/** What `inspectTask` reports. */
+export interface TaskStatus {
+  handle: TaskHandle;
+  state: 'running' | 'exited';
+  /** Set when `state` is `exited`. */
+  exit?: ExitResult;
 }
 
 /** `TaskSpec.config` of the exec driver. */

@@ -4,7 +4,7 @@
  * to open, throw mid-stream, hang, not implemented). Every call is counted and recorded.
  */
 import { abortableSleep, untilAborted } from './abortable-sleep.js';
-import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from './contract.js';
+import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec, TaskStatus } from './contract.js';
 import {
   PluginShutdownError,
   RecoverableError,
@@ -60,7 +60,15 @@ export interface MockDriverOptions {
   now?: () => number;
 }
 
-export type MockDriverMethod = 'startTask' | 'waitTask' | 'stopTask' | 'destroyTask' | 'taskStats';
+export type MockDriverMethod =
+  | 'startTask'
+  | 'waitTask'
+  | 'stopTask'
+  | 'destroyTask'
+  | 'taskStats'
+  | 'signalTask'
+  | 'inspectTask'
+  | 'recoverTask';
 
 export interface MockCall {
   method: MockDriverMethod;
@@ -85,6 +93,7 @@ export interface MockDriver extends TaskDriver {
 
 interface MockTask {
   spec: TaskSpec;
+  startedAt: number;
   script: MockTaskScript;
   statsCalls: number;
   exit?: ExitResult;
@@ -123,6 +132,9 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     stopTask: 0,
     destroyTask: 0,
     taskStats: 0,
+    signalTask: 0,
+    inspectTask: 0,
+    recoverTask: 0,
   };
   const history: MockCall[] = [];
   let inFlightStatsCalls = 0;
@@ -197,6 +209,45 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     }
   }
 
+  const scriptOf = (spec: TaskSpec): MockTaskScript => ({
+    ...options.defaults,
+    ...options.tasks?.[spec.name],
+    ...(spec.config as MockTaskScript),
+  });
+
+  const addTask = (spec: TaskSpec, script: MockTaskScript, startedAt: number): MockTask => {
+    let resolveExit!: (result: ExitResult) => void;
+    const exited = new Promise<ExitResult>((resolve) => {
+      resolveExit = resolve;
+    });
+    const task: MockTask = {
+      spec,
+      startedAt,
+      script,
+      statsCalls: 0,
+      exited,
+      resolveExit,
+      life: new AbortController(),
+    };
+    tasks.set(spec.id, task);
+    if (script.runForMs !== undefined) {
+      const runs = (runsById.get(spec.id) ?? 0) + 1;
+      runsById.set(spec.id, runs);
+      const exitCode =
+        script.exitCodes?.[Math.min(runs, script.exitCodes.length) - 1] ?? script.exitCode ?? 0;
+      task.timer = setTimeout(
+        () =>
+          finish(task, {
+            exitCode,
+            signal: null,
+            oomKilled: script.oomKilled ?? false,
+          }),
+        script.runForMs,
+      );
+    }
+    return task;
+  };
+
   const driver: MockDriver = {
     name: 'mock',
     capabilities: { stats: true, sendSignals: true, fsIsolation: 'none' },
@@ -214,46 +265,14 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
 
     async startTask(spec: TaskSpec): Promise<TaskHandle> {
       record('startTask', spec.id);
-      const script: MockTaskScript = {
-        ...options.defaults,
-        ...options.tasks?.[spec.name],
-        ...(spec.config as MockTaskScript),
-      };
+      const script = scriptOf(spec);
       const starts = (startsById.get(spec.id) ?? 0) + 1;
       startsById.set(spec.id, starts);
       if (script.startDelayMs) await new Promise((resolve) => setTimeout(resolve, script.startDelayMs));
       if (script.startError && starts <= (script.startFailures ?? Number.POSITIVE_INFINITY)) {
         throw toMockError(script.startError);
       }
-      let resolveExit!: (result: ExitResult) => void;
-      const exited = new Promise<ExitResult>((resolve) => {
-        resolveExit = resolve;
-      });
-      const task: MockTask = {
-        spec,
-        script,
-        statsCalls: 0,
-        exited,
-        resolveExit,
-        life: new AbortController(),
-      };
-      tasks.set(spec.id, task);
-      if (script.runForMs !== undefined) {
-        const runs = (runsById.get(spec.id) ?? 0) + 1;
-        runsById.set(spec.id, runs);
-        const exitCode =
-          script.exitCodes?.[Math.min(runs, script.exitCodes.length) - 1] ?? script.exitCode ?? 0;
-        task.timer = setTimeout(
-          () =>
-            finish(task, {
-              exitCode,
-              signal: null,
-              oomKilled: script.oomKilled ?? false,
-            }),
-          script.runForMs,
-        );
-      }
-      return { taskId: spec.id, startedAt: now() };
+      return { taskId: spec.id, startedAt: addTask(spec, script, now()).startedAt };
     },
 
     async waitTask(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
@@ -300,6 +319,37 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
         }
       }
       return stream(task, step, intervalMs, signal);
+    },
+
+    async signalTask(taskId: string, signal: NodeJS.Signals): Promise<void> {
+      record('signalTask', taskId);
+      const task = find(taskId);
+      // The mock's tasks die of the terminating signals and shrug off the rest.
+      if (
+        signal === 'SIGKILL' ||
+        ((signal === 'SIGTERM' || signal === 'SIGINT') && !task.script.ignoreStopSignal)
+      ) {
+        finish(task, { exitCode: null, signal, oomKilled: false });
+      }
+    },
+
+    async inspectTask(taskId: string): Promise<TaskStatus> {
+      record('inspectTask', taskId);
+      const task = find(taskId);
+      return {
+        handle: { taskId, startedAt: task.startedAt },
+        state: task.exit ? 'exited' : 'running',
+        ...(task.exit ? { exit: task.exit } : {}),
+      };
+    },
+
+    /**
+     * The mock's tasks live in memory, so a new mock (a relaunched mock plugin) re-attaches a task
+     * by taking it up again from its spec: it runs on as if it had never been away.
+     */
+    async recoverTask(spec: TaskSpec, handle: TaskHandle): Promise<void> {
+      record('recoverTask', spec.id);
+      if (!tasks.has(spec.id)) addTask(spec, scriptOf(spec), handle.startedAt);
     },
 
     exit(taskId, result = {}) {

@@ -165,7 +165,9 @@ groups:
     expect(stderr).toContain('groups[0].tasks[0].config.command: missing (a string is required)');
     expect(stderr).toContain('groups[0].tasks[0].config.args[0]: must be a string (got 1)');
     expect(stderr).toContain('groups[0].tasks[0].stats_interval: expected a duration');
-    expect(stderr).toContain('groups[0].tasks[1].driver: must be "exec", "docker" or "mock" (got "podman")');
+    expect(stderr).toContain(
+      'groups[0].tasks[1].driver: must be "exec", "docker", "mock" or "plugin" (got "podman")',
+    );
     // Nothing in the validator's own words.
     expect(stderr).not.toMatch(/received|Invalid input|Too small/);
     expect(stderr).not.toMatch(/\n\s+at /); // no stack trace

@@ -58,7 +58,11 @@ const BAD_FILES: [file: string, field: string, value: string][] = [
   ['groups-not-array.yaml', 'groups', 'must be a list (got {"g":1})'],
   ['missing-tasks.yaml', 'groups[0].tasks', 'missing (a list is required)'],
   ['tasks-is-string.yaml', 'groups[0].tasks', 'must be a list (got "run it")'],
-  ['missing-driver.yaml', 'groups[0].tasks[0].driver', 'missing ("exec", "docker" or "mock" is required)'],
+  [
+    'missing-driver.yaml',
+    'groups[0].tasks[0].driver',
+    'missing ("exec", "docker", "mock" or "plugin" is required)',
+  ],
   ['unknown-driver.yaml', 'groups[0].tasks[0].driver', '(got "podman")'],
   ['driver-wrong-type.yaml', 'groups[0].tasks[0].driver', '(got 42)'],
   ['name-wrong-type.yaml', 'name', 'must be a string (got 123)'],

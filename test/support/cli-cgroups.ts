@@ -11,10 +11,10 @@ import { detectCgroupLayout, parentDirs } from '../../src/drivers/exec/cgroups.j
 export const TEST_CGROUP_PARENT = 'taskpulse-test';
 
 /** Removes every (empty) task cgroup under the test parent, then the parent, in every hierarchy. */
-export function removeTestCgroups(): void {
+export function removeTestCgroups(name = TEST_CGROUP_PARENT): void {
   const layout = detectCgroupLayout();
   if (layout.version === 'none') return;
-  for (const parent of parentDirs(layout, TEST_CGROUP_PARENT)) {
+  for (const parent of parentDirs(layout, name)) {
     let children: string[];
     try {
       children = readdirSync(parent, { withFileTypes: true })

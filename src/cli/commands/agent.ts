@@ -30,6 +30,7 @@ interface AgentFlags extends InspectFlags {
   keepLogs?: boolean;
   cgroupParent?: string;
   dockerSocket?: string;
+  execPlugin?: boolean;
 }
 
 export function registerAgent(program: Command, globals: () => Promise<GlobalFlags>): void {
@@ -76,6 +77,10 @@ export function registerAgent(program: Command, globals: () => Promise<GlobalFla
     .option(
       '--docker-socket <path>',
       'Docker Engine socket (default: DOCKER_HOST, else /var/run/docker.sock)',
+    )
+    .option(
+      '--exec-plugin',
+      'run the exec driver out of process, as a `taskpulse plugin exec` (docs/plugins.md)',
     );
   for (const option of inspectOptions()) command.addOption(option);
   command
@@ -136,6 +141,7 @@ ${exitCodesHelp([
           ...(flags.keepLogs ? { keepLogs: true } : {}),
           ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
+          ...(flags.execPlugin ? { execOutOfProcess: true } : {}),
         },
       });
       process.exitCode = summary.failed || summary.timedOut ? EXIT.taskFailed : EXIT.ok;

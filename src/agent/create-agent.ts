@@ -19,6 +19,8 @@ import { createHttpApi, type HttpApi, type HttpLimits, type Route } from './http
 import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
+import { createLiveState, type LiveState } from './ui/live-state.js';
+import { uiRoutes } from './ui/ui-routes.js';
 import { trackUsage, type UsageSummary } from './usage-summary.js';
 
 export type StopMode = 'kill' | 'detach';
@@ -40,6 +42,8 @@ export interface CreateAgentOptions {
     limits?: Partial<HttpLimits>;
     /** More routes on the same server (a web UI, a push stream), tried after the API's own. */
     routes?: readonly Route[];
+    /** Serve the web UI at `/ui` (live charts and machines, docs/ui.md). Default true. */
+    ui?: boolean;
   };
   /** Prometheus metric name prefix. Default `taskpulse_task`. */
   metricsPrefix?: string;
@@ -175,6 +179,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
   });
   const usage = trackUsage(bus);
   let http: HttpApi | undefined;
+  // One bus subscription and one inspection observer per actor system, whatever the pages open.
+  const live: LiveState | undefined =
+    options.http && options.http.ui !== false ? createLiveState({ bus, allocations }) : undefined;
   let url: string | undefined;
   let stopping: Promise<AgentSummary> | undefined;
   let timedOut = false;
@@ -253,7 +260,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
     ended = true;
     const result = summary(reason);
     removeLogs();
+    live?.flush();
     await http?.close();
+    live?.close();
     root?.stop();
     metrics.close();
     usage.close();
@@ -292,7 +301,11 @@ export function createAgent(options: CreateAgentOptions): Agent {
           agent,
           metrics,
           logger,
-          routes: [...logRoutes(agent, logDir), ...(options.http.routes ?? [])],
+          routes: [
+            ...logRoutes(agent, logDir),
+            ...(live ? uiRoutes({ live }) : []),
+            ...(options.http.routes ?? []),
+          ],
         });
         url = await http.listen();
         if (stopping) {
@@ -335,6 +348,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
           tasks.set(config.name, task);
         }
       }
+      live?.attach();
       logger.info({ allocations: allocations.length, tasks: allTasks().length }, 'agent started');
       for (const task of allTasks()) task.runner.start();
 

@@ -40,7 +40,7 @@ export interface CreateAgentOptions {
     host?: string;
     token?: string;
     limits?: Partial<HttpLimits>;
-    /** More routes on the same server (a web UI, a push stream), tried after the API's own. */
+    /** More routes on the same server, tried after the API's own and before the web UI's. */
     routes?: readonly Route[];
     /** Serve the web UI at `/ui` (live charts and machines, docs/ui.md). Default true. */
     ui?: boolean;
@@ -301,10 +301,11 @@ export function createAgent(options: CreateAgentOptions): Agent {
           agent,
           metrics,
           logger,
+          // Routes given by the embedder come before the web UI's, so they may take its paths.
           routes: [
             ...logRoutes(agent, logDir),
-            ...(live ? uiRoutes({ live }) : []),
             ...(options.http.routes ?? []),
+            ...(live ? uiRoutes({ live }) : []),
           ],
         });
         url = await http.listen();

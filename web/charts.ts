@@ -65,17 +65,23 @@ export interface TaskCharts {
   update(): void;
 }
 
+/** Draws waiting for a frame; a frame spends at most FRAME_BUDGET_MS on them, the rest wait for the next. */
 const pending = new Set<() => void>();
+const FRAME_BUDGET_MS = 8;
 let frame = 0;
+const runPending = () => {
+  frame = 0;
+  const start = performance.now();
+  for (const draw of pending) {
+    pending.delete(draw);
+    draw();
+    if (performance.now() - start > FRAME_BUDGET_MS) break;
+  }
+  if (pending.size > 0) frame = requestAnimationFrame(runPending);
+};
 const schedule = (draw: () => void) => {
   pending.add(draw);
-  if (frame !== 0) return;
-  frame = requestAnimationFrame(() => {
-    frame = 0;
-    const draws = [...pending];
-    pending.clear();
-    for (const run of draws) run();
-  });
+  if (frame === 0) frame = requestAnimationFrame(runPending);
 };
 
 const observer = new IntersectionObserver((entries) => {

@@ -67,24 +67,31 @@ function transitionItem(transition: Transition) {
   );
 }
 
+/** Touches the DOM only when the text changes: most updates leave most figures as they were. */
+function setText(element: HTMLElement, text: string) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
 function renderList<T>(list: HTMLOListElement, items: readonly T[], shown: number, item: (value: T) => Node) {
   list.replaceChildren(...items.slice(-shown).reverse().map(item));
 }
 
 function renderTaskFields(card: TaskCard) {
   const { view, fields } = card;
-  fields.state.textContent = view.failed && view.state === 'dead' ? 'dead (failed)' : view.state;
+  setText(fields.state, view.failed && view.state === 'dead' ? 'dead (failed)' : view.state);
   fields.state.dataset.state = view.state;
-  fields.restarts.textContent = String(view.restarts);
-  fields.exit.textContent =
-    view.exitCode !== null ? String(view.exitCode) : view.signal !== null ? view.signal : '–';
+  setText(fields.restarts, String(view.restarts));
+  setText(
+    fields.exit,
+    view.exitCode !== null ? String(view.exitCode) : view.signal !== null ? view.signal : '–',
+  );
   renderUptime(card);
 }
 
 function renderUptime(card: TaskCard) {
   const { view } = card;
   const live = view.state === 'running' || view.state === 'killing';
-  card.fields.uptime.textContent = live && view.startedAt ? formatDuration(Date.now() - view.startedAt) : '–';
+  setText(card.fields.uptime, live && view.startedAt ? formatDuration(Date.now() - view.startedAt) : '–');
 }
 
 function latestFigures(card: TaskCard) {
@@ -98,10 +105,12 @@ function latestFigures(card: TaskCard) {
 
 function renderFigures(card: TaskCard) {
   const { cpu, memory } = latestFigures(card);
-  card.fields.cpu.textContent = cpu === null ? '–' : `${cpu.toFixed(1)} %`;
+  setText(card.fields.cpu, cpu === null ? '–' : `${cpu.toFixed(1)} %`);
   const limit = card.view.memoryLimitBytes;
-  card.fields.memory.textContent =
-    memory === null ? '–' : `${formatBytes(memory)}${limit ? ` / ${formatBytes(limit)}` : ''}`;
+  setText(
+    card.fields.memory,
+    memory === null ? '–' : `${formatBytes(memory)}${limit ? ` / ${formatBytes(limit)}` : ''}`,
+  );
 }
 
 function renderTotals(allocId: string) {
@@ -116,8 +125,10 @@ function renderTotals(allocId: string) {
     if (figures.memory !== null) memory += figures.memory;
     if (figures.cpu !== null || figures.memory !== null) measured++;
   }
-  totals.element.textContent =
-    measured === 0 ? 'nothing running measured' : `CPU ${cpu.toFixed(1)} % · memory ${formatBytes(memory)}`;
+  setText(
+    totals.element,
+    measured === 0 ? 'nothing running measured' : `CPU ${cpu.toFixed(1)} % · memory ${formatBytes(memory)}`,
+  );
 }
 
 function taskCard(snapshot: LiveSnapshot, allocId: string, view: TaskView): [HTMLElement, TaskCard] {

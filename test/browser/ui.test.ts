@@ -8,11 +8,11 @@
  */
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliProcess, ROOT, startCli, waitFor, writeJob } from '../cli/cli.js';
+import { launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.UI_SCREENSHOTS === '1';
 
 let browser: Browser;
@@ -38,21 +38,7 @@ async function openPage(url: string): Promise<{ page: Page; problems: string[] }
 }
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // The flags that work as root on this machine kind (shared/spec/toolchain.md); playwright gives
-    // each launch a fresh profile directory of its own and removes it on close.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    headless: true,
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

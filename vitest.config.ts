@@ -19,6 +19,8 @@ const realProcesses = [
 const prometheus = ['test/prometheus/**/*.test.ts'];
 /** Real Docker Engine faults: `npm run test:docker-faults` (root, the engine of docker-engine.sh). */
 const realEngine = ['test/**/*.real.test.ts'];
+/** Needs Debian's `chromium` (driven by playwright-core): `npm run test:browser`, not `npm test`. */
+const browser = ['test/browser/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -31,7 +33,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: [...realProcesses, ...prometheus, ...realEngine, 'test/go-plugin/**'],
+          exclude: [...realProcesses, ...prometheus, ...realEngine, ...browser, 'test/go-plugin/**'],
           globalSetup: ['test/support/build-dist.ts'],
         },
       },
@@ -61,6 +63,15 @@ export default defineConfig({
           include: ['test/go-plugin/**/*.test.ts'],
           fileParallelism: false,
           globalSetup: ['test/support/build-dist.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'browser',
+          include: browser,
+          fileParallelism: false,
+          globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
         },
       },
     ],

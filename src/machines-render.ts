@@ -137,3 +137,46 @@ export function renderMachineFiles(): Map<string, string> {
   }
   return files;
 }
+
+/** A machine's top-level states and the transitions between them: what the web UI draws. */
+export interface StateGraph {
+  id: string;
+  initial: string;
+  states: { key: string; final: boolean }[];
+  /** Between top-level states; a nested state's transitions count as its top-level ancestor's. */
+  edges: { from: string; to: string; label: string }[];
+}
+
+const topLevelKey = (node: AnyStateNode) => node.path[0] ?? node.key;
+
+/** The machine as a graph of its top-level states (nested states folded into their parent). */
+export function toStateGraph(machine: AnyStateMachine): StateGraph {
+  const tops = Object.values(machine.root.states) as AnyStateNode[];
+  const seen = new Set<string>();
+  const edges: StateGraph['edges'] = [];
+  const add = (from: string, to: string, label: string) => {
+    const key = `${from}\u0000${to}\u0000${label}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    edges.push({ from, to, label });
+  };
+  const walk = (node: AnyStateNode) => {
+    for (const { label, target } of transitionsOf(node)) {
+      const [from, to] = [topLevelKey(node), topLevelKey(target)];
+      // A step between two sub-states of one top-level state is not a change the UI shows.
+      if (from !== to || node.parent === machine.root) add(from, to, label);
+    }
+    for (const child of Object.values(node.states) as AnyStateNode[]) walk(child);
+  };
+  for (const top of tops) walk(top);
+  for (const { label, target } of transitionsOf(machine.root)) {
+    for (const top of tops) if (top.type !== 'final') add(top.key, topLevelKey(target), label);
+  }
+  const initial = machine.root.initial?.target?.[0] as AnyStateNode | undefined;
+  return {
+    id: machine.id,
+    initial: initial ? topLevelKey(initial) : (tops[0]?.key ?? ''),
+    states: tops.map((top) => ({ key: top.key, final: top.type === 'final' })),
+    edges,
+  };
+}

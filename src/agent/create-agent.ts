@@ -21,6 +21,8 @@ import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
 import { collectPlugins, driverKeyOf } from './plugin-drivers.js';
+import { createLiveState, type LiveState } from './ui/live-state.js';
+import { uiRoutes } from './ui/ui-routes.js';
 import { trackUsage, type UsageSummary } from './usage-summary.js';
 
 export type StopMode = 'kill' | 'detach';
@@ -41,8 +43,10 @@ export interface CreateAgentOptions {
         host?: string | undefined;
         token?: string | undefined;
         limits?: Partial<HttpLimits> | undefined;
-        /** More routes on the same server (a web UI, a push stream), tried after the API's own. */
+        /** More routes on the same server, tried after the API's own and before the web UI's. */
         routes?: readonly Route[] | undefined;
+        /** Serve the web UI at `/ui` (live charts and machines, docs/ui.md). Default true. */
+        ui?: boolean | undefined;
       }
     | undefined;
   /** Prometheus metric name prefix. Default `taskpulse_task`. */
@@ -184,6 +188,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
   });
   const usage = trackUsage(bus);
   let http: HttpApi | undefined;
+  // One bus subscription and one inspection observer per actor system, whatever the pages open.
+  const live: LiveState | undefined =
+    options.http && options.http.ui !== false ? createLiveState({ bus, allocations }) : undefined;
   let url: string | undefined;
   let stopping: Promise<AgentSummary> | undefined;
   let timedOut = false;
@@ -265,9 +272,11 @@ export function createAgent(options: CreateAgentOptions): Agent {
     ended = true;
     const result = summary(reason);
     removeLogs();
+    live?.flush();
     await http?.close();
     // The agent's plugins go after their tasks (detached tasks live on in their own sessions).
     await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
+    live?.close();
     root?.stop();
     metrics.close();
     usage.close();
@@ -314,7 +323,12 @@ export function createAgent(options: CreateAgentOptions): Agent {
           agent,
           metrics,
           logger,
-          routes: [...logRoutes(agent, logDir), ...(options.http.routes ?? [])],
+          // Routes given by the embedder come before the web UI's, so they may take its paths.
+          routes: [
+            ...logRoutes(agent, logDir),
+            ...(options.http.routes ?? []),
+            ...(live ? uiRoutes({ live }) : []),
+          ],
         });
         url = await http.listen();
         if (stopping) {
@@ -357,6 +371,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
           tasks.set(config.name, task);
         }
       }
+      live?.attach();
       logger.info({ allocations: allocations.length, tasks: allTasks().length }, 'agent started');
       for (const task of allTasks()) task.runner.start();
 

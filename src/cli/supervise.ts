@@ -109,6 +109,7 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
       throw new CliError(`cannot start the agent: ${(error as Error).message}`, 1);
     }
     if (agent.url) process.stderr.write(`HTTP API: ${agent.url}\n`);
+    if (agent.url && options.agent.http?.ui !== false) process.stderr.write(`Web UI: ${agent.url}/ui\n`);
     const output = options.passThrough ? passThroughOutput(agent, logDir, view) : undefined;
     const summary = await agent.done;
     await output;

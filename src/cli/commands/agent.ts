@@ -21,6 +21,7 @@ interface AgentFlags extends InspectFlags {
   host: string;
   token?: string;
   http: boolean;
+  ui: boolean;
   keepServing?: boolean;
   onSignal: 'kill' | 'detach';
   shutdownDeadline: number;
@@ -46,6 +47,7 @@ export function registerAgent(program: Command, globals: () => Promise<GlobalFla
     .option('--host <host>', 'HTTP API address (not loopback: needs a token)', '127.0.0.1')
     .addOption(new Option('--token <token>', 'bearer token the HTTP API requires').env('TASKPULSE_TOKEN'))
     .option('--no-http', 'do not serve the HTTP API')
+    .option('--no-ui', 'do not serve the web UI at /ui (live charts and machines)')
     .option('--keep-serving', 'keep running (and serving the API) after every task is dead, until a signal')
     .addOption(
       new Option('--on-signal <mode>', 'on SIGINT/SIGTERM: kill the tasks, or detach and leave them running')
@@ -129,6 +131,7 @@ ${exitCodesHelp([
                 http: {
                   port: flags.port,
                   host: flags.host,
+                  ui: flags.ui,
                   ...(flags.token === undefined ? {} : { token: flags.token }),
                 },
               }

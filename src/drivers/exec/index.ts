@@ -17,10 +17,18 @@ import { abortableSleep } from '../abortable-sleep.js';
 import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.js';
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import type { TaskResourceUsage } from '../usage.js';
-import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
+import {
+  type CgroupSupport,
+  type CgroupUsage,
+  detectCgroupLayout,
+  limitsOf,
+  type TaskCgroup,
+} from './cgroups.js';
+import { exitUsage, type TimedSample } from './exit-usage.js';
 import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
-import { createTaskSampler, type TaskSampler } from './sampler.js';
+import { type ReapedCpu, reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
+import { type CpuTimes, cgroupCpuTimes, createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
 import { type CgroupManager, createCgroupManager } from './task-cgroup.js';
 import {
@@ -70,6 +78,9 @@ interface ExecTask {
   exited: Promise<ExitResult>;
   /** Aborted when the main process exits: ends the task's stats streams. */
   life: AbortController;
+  /** Monotonic ms at spawn, and the newest sample any stream yielded: the final sample's baselines. */
+  startedAt: number;
+  last: TimedSample | undefined;
 }
 
 const POLL_MS = 20;
@@ -95,6 +106,21 @@ function groupAlive(pgid: number): boolean {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   return liveGroupMembers(pgid).length > 0;
+}
+
+/** The task's CPU times from the kernel once the main process is reaped: the cgroup's or its rusage. */
+function exactTimes(
+  cgroup: CgroupUsage | undefined,
+  reaped: ReapedCpu | undefined,
+  last: TimedSample | undefined,
+): CpuTimes | undefined {
+  if (cgroup) return cgroupCpuTimes(cgroup);
+  if (!reaped) return undefined;
+  const totalMs = (reaped.userNs + reaped.systemNs) / 1e6;
+  // The counters only grow: less than the last /proc reading means the reap was not this task's alone.
+  const lastTotal = last?.sample.resourceUsage.cpu?.totalTime;
+  if (lastTotal !== undefined && totalMs * 1e6 < lastTotal) return undefined;
+  return { totalMs, userMs: reaped.userNs / 1e6, systemMs: reaped.systemNs / 1e6 };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -134,6 +160,52 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   } else {
     logger.debug({ cgroups: support.version, parent: cgroupParent }, 'exec driver uses cgroups');
   }
+
+  /** A cgroup read at exit that fails leaves that figure out; it must not throw from an exit handler. */
+  const readQuietly = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (error) {
+      logger.debug({ error: String(error) }, 'exec cgroup read at exit failed');
+      return undefined;
+    }
+  };
+
+  /** Each reason resources are not enforced is said once, at info. */
+  const saidUnenforced = new Set<string>();
+  const sayUnenforced = (what: string[], reason: string) => {
+    const key = `${what.join(',')}:${reason}`;
+    if (saidUnenforced.has(key)) return;
+    saidUnenforced.add(key);
+    logger.info({ resources: what, reason }, `exec task resources not enforced: ${what.join(', ')}`);
+  };
+
+  /** Writes the task's limits into its cgroup; a value the kernel refuses fails the start. */
+  const applyLimits = (spec: TaskSpec, cgroup: TaskCgroup | undefined) => {
+    const resources = spec.resources ?? {};
+    const asked = (['memoryMb', 'cpuMhz', 'cores'] as const).filter((key) => resources[key] !== undefined);
+    if (asked.length === 0) return;
+    const names = { memoryMb: 'memory', cpuMhz: 'cpu', cores: 'cores' } as const;
+    if (!cgroup) {
+      sayUnenforced(
+        asked.map((key) => names[key]),
+        `no cgroups: ${support.version === 'none' ? support.reason : 'none'}`,
+      );
+      return;
+    }
+    let unenforced: string[];
+    try {
+      unenforced = cgroup.applyLimits(limitsOf(resources));
+    } catch (error) {
+      throw new RecoverableError(
+        `exec task ${spec.id}: cannot set resources ${JSON.stringify(resources)}: ${(error as Error).message}`,
+        false,
+        { cause: error },
+      );
+    }
+    if (unenforced.length > 0)
+      sayUnenforced(unenforced, `controller missing in the task's cgroup (${cgroup.version})`);
+  };
 
   const find = (taskId: string) => {
     const task = tasks.get(taskId);
@@ -189,7 +261,10 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
           }
         }
         if (stop.aborted) return;
-        if (sample) yield sample;
+        if (sample) {
+          task.last = { sample, at: performance.now() };
+          yield sample;
+        }
         if (!(await abortableSleep(intervalMs, stop))) return;
       }
     } finally {
@@ -220,6 +295,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       const cgroup = newCgroup(spec.id);
       let spawned: Awaited<ReturnType<typeof spawnTask>>;
       try {
+        applyLimits(spec, cgroup);
         spawned = await spawnTask({
           spec,
           logDir,
@@ -232,6 +308,8 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         throw error;
       }
       const { child, pid } = spawned;
+      const startedAt = performance.now();
+      if (!cgroup) resetReapedBaseline();
       const life = new AbortController();
       const logPaths = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
       const rotate = () => {
@@ -255,14 +333,36 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         exit: undefined,
         exited: new Promise<ExitResult>((resolve) => {
           child.once('exit', (code, signal) => {
+            // Read at once, before anything else runs: the kernel's figures for the ended task.
+            const exitedAt = performance.now();
+            const timestamp = Date.now();
+            const cgroupUsage = cgroup && readQuietly(() => cgroup.read());
+            const oomKills = (cgroup && readQuietly(() => cgroup.oomKills())) ?? 0;
+            const reaped = cgroup ? Promise.resolve(undefined) : reapedCpu();
+            const exit: ExitResult = { exitCode: code, signal, oomKilled: oomKills > 0 };
+            task.exit = exit;
             clearInterval(rotation);
             rotate();
-            task.exit = { exitCode: code, signal, oomKilled: false };
             life.abort();
-            resolve(task.exit);
+            void reaped.then((rusage) => {
+              const usage = exitUsage({
+                times: exactTimes(cgroupUsage, rusage, task.last),
+                cgroup: cgroupUsage,
+                last: task.last,
+                startedAt: task.startedAt,
+                exitedAt,
+                timestamp,
+                host,
+              });
+              if (usage) exit.usage = usage;
+              if (exit.oomKilled) logger.info({ task: spec.id, oomKills }, 'exec task was OOM killed');
+              resolve(exit);
+            });
           });
         }),
         life,
+        startedAt,
+        last: undefined,
       };
       // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
       child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));

@@ -114,6 +114,22 @@ export function parseCpu(frame: DockerStatsFrame, options: ParseFrameOptions): C
       measured.add('User Mode');
     }
   }
+  // Cumulative times (ns) are in every frame, the first one too.
+  const totalTime = num(now.cpu_usage?.total_usage);
+  if (totalTime !== undefined) {
+    cpu.totalTime = totalTime;
+    measured.add('Total Time');
+  }
+  const userTime = num(now.cpu_usage?.usage_in_usermode);
+  if (userTime !== undefined) {
+    cpu.userTime = userTime;
+    measured.add('User Time');
+  }
+  const systemTime = num(now.cpu_usage?.usage_in_kernelmode);
+  if (systemTime !== undefined) {
+    cpu.systemTime = systemTime;
+    measured.add('System Time');
+  }
   const throttledPeriods = num(now.throttling_data?.throttled_periods);
   if (throttledPeriods !== undefined) {
     cpu.throttledPeriods = throttledPeriods;

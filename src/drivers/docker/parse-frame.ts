@@ -115,20 +115,16 @@ export function parseCpu(frame: DockerStatsFrame, options: ParseFrameOptions): C
     }
   }
   // Cumulative times (ns) are in every frame, the first one too.
-  const totalTime = num(now.cpu_usage?.total_usage);
-  if (totalTime !== undefined) {
-    cpu.totalTime = totalTime;
-    measured.add('Total Time');
-  }
-  const userTime = num(now.cpu_usage?.usage_in_usermode);
-  if (userTime !== undefined) {
-    cpu.userTime = userTime;
-    measured.add('User Time');
-  }
-  const systemTime = num(now.cpu_usage?.usage_in_kernelmode);
-  if (systemTime !== undefined) {
-    cpu.systemTime = systemTime;
-    measured.add('System Time');
+  const times = [
+    ['totalTime', 'Total Time', now.cpu_usage?.total_usage],
+    ['userTime', 'User Time', now.cpu_usage?.usage_in_usermode],
+    ['systemTime', 'System Time', now.cpu_usage?.usage_in_kernelmode],
+  ] as const;
+  for (const [field, name, raw] of times) {
+    const value = num(raw);
+    if (value === undefined) continue;
+    cpu[field] = value;
+    measured.add(name);
   }
   const throttledPeriods = num(now.throttling_data?.throttled_periods);
   if (throttledPeriods !== undefined) {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyAndRemove, readProcs } from './cgroup-remove.js';
 import type { CgroupLimits, CgroupUsage, TaskCgroup, V1Controller } from './cgroups.js';
-import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.js';
+import { HeldFile, parseFlatKeyed, parseSingleValue, readFlatKey } from './held-file.js';
 import { DEFAULT_CLOCK_TICKS } from './proc-reader.js';
 
 type Dirs = Partial<Record<V1Controller, string>>;
@@ -89,15 +89,10 @@ export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): Task
       if (files.kmemMax) usage.kernelMaxUsage = parseSingleValue(files.kmemMax.read());
       return usage;
     },
-    oomKills() {
-      const file = at('memory', 'memory.oom_control');
-      if (!file) return undefined;
-      try {
-        return parseFlatKeyed(file.read()).get('oom_kill');
-      } finally {
-        file.close();
-      }
-    },
+    oomKills: () =>
+      dirs.memory === undefined
+        ? undefined
+        : readFlatKey(join(dirs.memory, 'memory.oom_control'), 'oom_kill'),
     applyLimits(limits: CgroupLimits) {
       const unenforced: string[] = [];
       const write = (controller: V1Controller, file: string, value: number | string, what: string) => {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyAndRemove, readProcs } from './cgroup-remove.js';
 import { type CgroupLimits, type CgroupUsage, sharesToWeight, type TaskCgroup } from './cgroups.js';
-import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.js';
+import { HeldFile, parseFlatKeyed, parseSingleValue, readFlatKey } from './held-file.js';
 
 const WANTED_CONTROLLERS = ['cpu', 'memory', 'pids'];
 
@@ -82,15 +82,7 @@ export function openCgroupV2(dir: string): TaskCgroup {
       if (files.swapCurrent) usage.swap = parseSingleValue(files.swapCurrent.read());
       return usage;
     },
-    oomKills() {
-      const file = at('memory.events');
-      if (!file) return undefined;
-      try {
-        return parseFlatKeyed(file.read()).get('oom_kill');
-      } finally {
-        file.close();
-      }
-    },
+    oomKills: () => readFlatKey(join(dir, 'memory.events'), 'oom_kill'),
     applyLimits(limits: CgroupLimits) {
       const unenforced: string[] = [];
       const write = (file: string, value: number | string, what: string) => {

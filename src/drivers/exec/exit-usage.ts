@@ -9,12 +9,28 @@ import { createCpuTracker } from '../cpu-tracker.js';
 import { emptyMemoryStats, type TaskResourceUsage } from '../usage.js';
 import type { CgroupUsage } from './cgroups.js';
 import type { HostCpu } from './host-cpu.js';
-import { type CpuTimes, cpuStatsOf } from './sampler.js';
+import type { ReapedCpu } from './reaped-cpu.js';
+import { type CpuTimes, cgroupCpuTimes, cpuStatsOf } from './sampler.js';
 
 /** A sample a stream yielded, and when (monotonic ms). */
 export interface TimedSample {
   sample: TaskResourceUsage;
   at: number;
+}
+
+/** The task's CPU times from the kernel once the main process is reaped: the cgroup's or its rusage. */
+export function exactTimes(
+  cgroup: CgroupUsage | undefined,
+  reaped: ReapedCpu | undefined,
+  last: TimedSample | undefined,
+): CpuTimes | undefined {
+  if (cgroup) return cgroupCpuTimes(cgroup);
+  if (!reaped) return undefined;
+  const totalMs = (reaped.userNs + reaped.systemNs) / 1e6;
+  // The counters only grow: less than the last /proc reading means the reap was not this task's alone.
+  const lastTotal = last?.sample.resourceUsage.cpu?.totalTime;
+  if (lastTotal !== undefined && totalMs * 1e6 < lastTotal) return undefined;
+  return { totalMs, userMs: reaped.userNs / 1e6, systemMs: reaped.systemNs / 1e6 };
 }
 
 export interface ExitUsageInput {

@@ -17,20 +17,15 @@ import { abortableSleep } from '../abortable-sleep.js';
 import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.js';
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import type { TaskResourceUsage } from '../usage.js';
-import {
-  type CgroupSupport,
-  type CgroupUsage,
-  detectCgroupLayout,
-  limitsOf,
-  type TaskCgroup,
-} from './cgroups.js';
-import { exitUsage, type TimedSample } from './exit-usage.js';
+import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
+import { exactTimes, exitUsage, type TimedSample } from './exit-usage.js';
 import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
-import { type ReapedCpu, reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
-import { type CpuTimes, cgroupCpuTimes, createTaskSampler, type TaskSampler } from './sampler.js';
+import { reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
+import { createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
 import { type CgroupManager, createCgroupManager } from './task-cgroup.js';
+import { createLimitsApplier } from './task-limits.js';
 import {
   DEFAULT_EXEC_LOG_DIR,
   DEFAULT_LOG_POLICY,
@@ -108,21 +103,6 @@ function groupAlive(pgid: number): boolean {
   return liveGroupMembers(pgid).length > 0;
 }
 
-/** The task's CPU times from the kernel once the main process is reaped: the cgroup's or its rusage. */
-function exactTimes(
-  cgroup: CgroupUsage | undefined,
-  reaped: ReapedCpu | undefined,
-  last: TimedSample | undefined,
-): CpuTimes | undefined {
-  if (cgroup) return cgroupCpuTimes(cgroup);
-  if (!reaped) return undefined;
-  const totalMs = (reaped.userNs + reaped.systemNs) / 1e6;
-  // The counters only grow: less than the last /proc reading means the reap was not this task's alone.
-  const lastTotal = last?.sample.resourceUsage.cpu?.totalTime;
-  if (lastTotal !== undefined && totalMs * 1e6 < lastTotal) return undefined;
-  return { totalMs, userMs: reaped.userNs / 1e6, systemMs: reaped.systemNs / 1e6 };
-}
-
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   const never = new AbortController().signal;
@@ -171,41 +151,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
     }
   };
 
-  /** Each reason resources are not enforced is said once, at info. */
-  const saidUnenforced = new Set<string>();
-  const sayUnenforced = (what: string[], reason: string) => {
-    const key = `${what.join(',')}:${reason}`;
-    if (saidUnenforced.has(key)) return;
-    saidUnenforced.add(key);
-    logger.info({ resources: what, reason }, `exec task resources not enforced: ${what.join(', ')}`);
-  };
-
-  /** Writes the task's limits into its cgroup; a value the kernel refuses fails the start. */
-  const applyLimits = (spec: TaskSpec, cgroup: TaskCgroup | undefined) => {
-    const resources = spec.resources ?? {};
-    const asked = (['memoryMb', 'cpuMhz', 'cores'] as const).filter((key) => resources[key] !== undefined);
-    if (asked.length === 0) return;
-    const names = { memoryMb: 'memory', cpuMhz: 'cpu', cores: 'cores' } as const;
-    if (!cgroup) {
-      sayUnenforced(
-        asked.map((key) => names[key]),
-        `no cgroups: ${support.version === 'none' ? support.reason : 'none'}`,
-      );
-      return;
-    }
-    let unenforced: string[];
-    try {
-      unenforced = cgroup.applyLimits(limitsOf(resources));
-    } catch (error) {
-      throw new RecoverableError(
-        `exec task ${spec.id}: cannot set resources ${JSON.stringify(resources)}: ${(error as Error).message}`,
-        false,
-        { cause: error },
-      );
-    }
-    if (unenforced.length > 0)
-      sayUnenforced(unenforced, `controller missing in the task's cgroup (${cgroup.version})`);
-  };
+  const applyLimits = createLimitsApplier(logger, () => support);
 
   const find = (taskId: string) => {
     const task = tasks.get(taskId);

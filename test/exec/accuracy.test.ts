@@ -166,8 +166,12 @@ describe.each(MODES)('accuracy against the kernel (%s)', (mode, options) => {
   it('a steady idle process: the same RSS definition in every sample, CPU near 0 like the kernel', async () => {
     const task = spec({ command: 'sleep', args: ['30'] });
     const { pid } = await setup.start(task);
-    // With a cgroup the pid first runs the joining wrapper (sh), then execs sleep.
-    await waitFor('sleep to exec', () => readFileSync(`/proc/${pid}/comm`, 'latin1').trim() === 'sleep');
+    // Steady: exec'd (with a cgroup the pid first runs the joining wrapper), past the dynamic
+    // loader and asleep in nanosleep; before that its RSS is still growing.
+    await waitFor('sleep to be asleep', () => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return stat.includes('(sleep) S ');
+    });
     const abort = new AbortController();
     const stream = await setup.driver.taskStats(task.id, 150, abort.signal);
     const samples: TaskResourceUsage[] = [];

@@ -105,9 +105,11 @@ export interface TaskSummary {
   restarts: number;
   exitCode: number | null;
   signal: string | null;
-  peakRssBytes: number;
-  cpuSeconds: number;
-  /** Samples taken: 0 when the driver measured nothing (peak RSS and CPU seconds mean nothing then). */
+  /** null when never measured (shown as absent, not 0). */
+  peakRssBytes: number | null;
+  /** Summed over runs; exact from the kernel's figures at each exit where the driver gives them. */
+  cpuSeconds: number | null;
+  /** Samples taken: 0 when the driver measured nothing. */
   samples: number;
 }
 
@@ -164,6 +166,7 @@ function taskSpec(allocId: string, task: JobTask): TaskSpec {
     spec.resources = {
       ...(task.resources.cpu === undefined ? {} : { cpuMhz: task.resources.cpu }),
       ...(task.resources.memory === undefined ? {} : { memoryMb: task.resources.memory }),
+      ...(task.resources.cores === undefined ? {} : { cores: task.resources.cores }),
     };
   }
   return spec;
@@ -242,8 +245,8 @@ export function createAgent(options: CreateAgentOptions): Agent {
           restarts: output?.restarts ?? snapshot.context.restarts,
           exitCode: snapshot.context.lastExit?.exitCode ?? null,
           signal: snapshot.context.lastExit?.signal ?? null,
-          peakRssBytes: totals?.peakRssBytes ?? 0,
-          cpuSeconds: totals?.cpuSeconds ?? 0,
+          peakRssBytes: totals?.peakRssBytes ?? null,
+          cpuSeconds: totals?.cpuSeconds ?? null,
           samples: totals?.samples ?? 0,
         };
       }),

@@ -122,17 +122,24 @@ function allocationJson(alloc: Allocation) {
   };
 }
 
-/** Nomad's `AllocResourceUsage`: per-task latest samples, their sum, the newest timestamp. */
+/**
+ * Nomad's `AllocResourceUsage`: per-task latest samples, the sum and newest timestamp of the live
+ * ones. A task that exited keeps its last sample on its own entry, marked `Exited: true` (spec rule
+ * 13), and stays out of the totals: an allocation's usage is what its running tasks use now.
+ */
 function allocationStatsJson(alloc: Allocation) {
-  const samples: [string, TaskResourceUsage][] = [];
+  const tasks: [string, TaskResourceUsage, boolean][] = [];
   for (const task of alloc.tasks.values()) {
     const latest = task.runner.latestResourceUsage();
-    if (latest) samples.push([task.name, latest.sample]);
+    if (latest) tasks.push([task.name, latest.sample, latest.exited]);
   }
-  const newest = Math.max(0, ...samples.map(([, sample]) => sample.timestamp));
+  const live = tasks.filter(([, , exited]) => !exited).map(([, sample]) => sample);
+  const newest = Math.max(0, ...live.map((sample) => sample.timestamp));
   return {
-    ResourceUsage: nomadResourceUsage(sumResourceUsage(samples.map(([, sample]) => sample.resourceUsage))),
-    Tasks: Object.fromEntries(samples.map(([name, sample]) => [name, nomadTaskResourceUsage(sample)])),
+    ResourceUsage: nomadResourceUsage(sumResourceUsage(live.map((sample) => sample.resourceUsage))),
+    Tasks: Object.fromEntries(
+      tasks.map(([name, sample, exited]) => [name, { ...nomadTaskResourceUsage(sample), Exited: exited }]),
+    ),
     Timestamp: msToNs(newest || Date.now()),
   };
 }

@@ -54,6 +54,8 @@ const resourcesSchema = z.strictObject({
   cpu: z.number().positive().optional(),
   /** MiB. */
   memory: z.number().positive().optional(),
+  /** Hard CPU cap in cores (exec with cgroups: a CFS quota). */
+  cores: z.number().positive().optional(),
 });
 
 /** Nomad's `logs`: files kept per stream (the live one included), and their size in MB. */

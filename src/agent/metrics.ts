@@ -41,6 +41,9 @@ const HELP: Record<string, string> = {
   'cpu.throttled_time': 'Time the task was throttled, nanoseconds.',
   'cpu.throttled_periods': 'Periods in which the task was throttled.',
   'cpu.total_ticks': 'CPU consumed by the task, MHz.',
+  'cpu.total_time': 'CPU time of the task since it started, nanoseconds.',
+  'cpu.user_time': 'CPU time of the task in user mode since it started, nanoseconds.',
+  'cpu.system_time': 'CPU time of the task in kernel mode since it started, nanoseconds.',
 };
 
 /** Nomad's `/v1/metrics` JSON shape (taskpulse publishes no samples). */

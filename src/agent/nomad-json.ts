@@ -2,7 +2,7 @@
  * Nomad's JSON shapes for what the HTTP API returns: resource usage (`/v1/client/allocation/:id/stats`)
  * and task states/events. Timestamps are Unix nanoseconds, as Nomad sends them.
  */
-import type { ResourceUsage, TaskResourceUsage } from '../drivers/usage.js';
+import { cpuValue, memoryValue, type ResourceUsage, type TaskResourceUsage } from '../drivers/usage.js';
 import type { TaskEvent } from '../runtime/bus.js';
 
 /** Unix ms → Unix ns, exact (a double cannot hold every ns value, so it travels as a bigint). */
@@ -17,28 +17,42 @@ export function toJson(value: unknown): string {
   return text.replace(/"\\u0000bigint:(\d+)"/g, '$1');
 }
 
+/**
+ * Nomad's `CpuStats`/`MemoryStats` with only the figures that may be shown (spec rule 14): an
+ * unmeasured field is left out, never sent as 0 (the first sample has CPU times but no `Percent`).
+ * `TotalTime`, `UserTime`, `SystemTime` (ns) are taskpulse's cumulative CPU times.
+ */
 export function nomadResourceUsage(usage: ResourceUsage) {
   const { cpu, memory } = usage;
+  const pick = <K extends string>(entries: [K, number | undefined][]) =>
+    Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as Partial<Record<K, number>>;
   return {
     CpuStats: {
       Measured: cpu?.measured ?? [],
-      Percent: cpu?.percent ?? 0,
-      SystemMode: cpu?.systemMode ?? 0,
-      ThrottledPeriods: cpu?.throttledPeriods ?? 0,
-      ThrottledTime: cpu?.throttledTime ?? 0,
-      TotalTicks: cpu?.totalTicks ?? 0,
-      UserMode: cpu?.userMode ?? 0,
+      ...pick([
+        ['Percent', cpuValue(cpu, 'percent')],
+        ['SystemMode', cpuValue(cpu, 'systemMode')],
+        ['ThrottledPeriods', cpuValue(cpu, 'throttledPeriods')],
+        ['ThrottledTime', cpuValue(cpu, 'throttledTime')],
+        ['TotalTicks', cpuValue(cpu, 'totalTicks')],
+        ['UserMode', cpuValue(cpu, 'userMode')],
+        ['TotalTime', cpuValue(cpu, 'totalTime')],
+        ['UserTime', cpuValue(cpu, 'userTime')],
+        ['SystemTime', cpuValue(cpu, 'systemTime')],
+      ]),
     },
     MemoryStats: {
-      Cache: memory?.cache ?? 0,
-      KernelMaxUsage: memory?.kernelMaxUsage ?? 0,
-      KernelUsage: memory?.kernelUsage ?? 0,
-      MappedFile: memory?.mappedFile ?? 0,
-      MaxUsage: memory?.maxUsage ?? 0,
       Measured: memory?.measured ?? [],
-      RSS: memory?.rss ?? 0,
-      Swap: memory?.swap ?? 0,
-      Usage: memory?.usage ?? 0,
+      ...pick([
+        ['Cache', memoryValue(memory, 'cache')],
+        ['KernelMaxUsage', memoryValue(memory, 'kernelMaxUsage')],
+        ['KernelUsage', memoryValue(memory, 'kernelUsage')],
+        ['MappedFile', memoryValue(memory, 'mappedFile')],
+        ['MaxUsage', memoryValue(memory, 'maxUsage')],
+        ['RSS', memoryValue(memory, 'rss')],
+        ['Swap', memoryValue(memory, 'swap')],
+        ['Usage', memoryValue(memory, 'usage')],
+      ]),
     },
   };
 }

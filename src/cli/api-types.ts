@@ -30,9 +30,16 @@ export interface ApiAllocation {
   AllocatedResources: { Tasks: Record<string, { Cpu: { CpuShares: number }; Memory: { MemoryMB: number } }> };
 }
 
+/** A figure the agent did not measure is left out of its JSON (the first sample has no `Percent`). */
 export interface ApiResourceUsage {
-  CpuStats: { Measured: string[]; Percent: number; TotalTicks: number; UserMode: number; SystemMode: number };
-  MemoryStats: { Measured: string[]; RSS: number; Usage: number; Swap: number };
+  CpuStats: {
+    Measured: string[];
+    Percent?: number;
+    TotalTicks?: number;
+    UserMode?: number;
+    SystemMode?: number;
+  };
+  MemoryStats: { Measured: string[]; RSS?: number; Usage?: number; Swap?: number };
 }
 
 export interface ApiTaskUsage {

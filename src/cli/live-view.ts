@@ -4,8 +4,9 @@
  * summary (a table, or a last JSON line).
  */
 import type { Agent, AgentSummary, AgentTask, TaskSummary } from '../agent/create-agent.js';
+import { cpuValue, memoryValue } from '../drivers/usage.js';
 import type { TaskBusEvents } from '../runtime/bus.js';
-import { formatBytes, formatUptime } from './format.js';
+import { formatBytes, formatOptional, formatUptime, roundOrNull } from './format.js';
 import { type Column, layoutTable, type TableOptions } from './table-layout.js';
 
 export type OutputMode = 'table' | 'json' | 'none';
@@ -37,6 +38,7 @@ interface LiveRow {
 }
 
 const shortId = (id: string) => id.slice(0, 8);
+const nsToSeconds = (ns: number | undefined) => (ns === undefined ? undefined : ns / 1e9);
 
 /** An allocation column only when a group runs more than one: otherwise TASK names the task. */
 const needsAllocColumn = (groups: { count: number }[]) => groups.some((group) => group.count > 1);
@@ -60,8 +62,8 @@ const LIVE_COLUMNS: Column<LiveRow>[] = [
     title: 'CPU %',
     align: 'right',
     cell: ({ task }) => {
-      const usage = liveUsage(task);
-      return usage?.cpu ? usage.cpu.percent.toFixed(1) : '-';
+      // Absent (`-`) until measured: a stream's first sample has no percent yet.
+      return formatOptional(cpuValue(liveUsage(task)?.cpu, 'percent'), (percent) => percent.toFixed(1));
     },
   },
   {
@@ -71,7 +73,7 @@ const LIVE_COLUMNS: Column<LiveRow>[] = [
     cell: ({ task }) => {
       const usage = liveUsage(task);
       const limitMiB = task.config.resources?.memory;
-      const used = usage?.memory ? formatBytes(usage.memory.rss) : '-';
+      const used = formatOptional(memoryValue(usage?.memory, 'rss'), formatBytes);
       return `${used} / ${limitMiB === undefined ? '-' : formatBytes(limitMiB * 2 ** 20)}`;
     },
   },
@@ -129,13 +131,13 @@ const SUMMARY_COLUMNS: Column<TaskSummary>[] = [
     title: 'PEAK RSS',
     align: 'right',
     dropRank: 4,
-    cell: (task) => (task.samples > 0 ? formatBytes(task.peakRssBytes) : '-'),
+    cell: (task) => formatOptional(task.peakRssBytes ?? undefined, formatBytes),
   },
   {
     title: 'CPU s',
     align: 'right',
     dropRank: 3,
-    cell: (task) => (task.samples > 0 ? task.cpuSeconds.toFixed(2) : '-'),
+    cell: (task) => formatOptional(task.cpuSeconds ?? undefined, (seconds) => seconds.toFixed(2)),
   },
 ];
 
@@ -178,10 +180,12 @@ export function startLiveView(
         time: new Date(sample.timestamp).toISOString(),
         ...labels(taskId),
         task: name,
-        cpu_percent: cpu ? Number(cpu.percent.toFixed(2)) : null,
-        cpu_user_percent: cpu ? Number(cpu.userMode.toFixed(2)) : null,
-        cpu_system_percent: cpu ? Number(cpu.systemMode.toFixed(2)) : null,
-        rss_bytes: memory ? memory.rss : null,
+        // Unmeasured is null (the first sample has no percents yet), never 0.
+        cpu_percent: roundOrNull(cpuValue(cpu, 'percent'), 2),
+        cpu_user_percent: roundOrNull(cpuValue(cpu, 'userMode'), 2),
+        cpu_system_percent: roundOrNull(cpuValue(cpu, 'systemMode'), 2),
+        cpu_seconds: roundOrNull(nsToSeconds(cpuValue(cpu, 'totalTime')), 3),
+        rss_bytes: memoryValue(memory, 'rss') ?? null,
         pids: sample.pids ? Object.keys(sample.pids).length : null,
       });
     };
@@ -219,7 +223,7 @@ export function startLiveView(
             exit_code: task.exitCode,
             signal: task.signal,
             peak_rss_bytes: task.peakRssBytes,
-            cpu_seconds: Number(task.cpuSeconds.toFixed(3)),
+            cpu_seconds: roundOrNull(task.cpuSeconds ?? undefined, 3),
           })),
         });
       },

@@ -27,8 +27,8 @@ export interface TaskFigures {
   pids: number | undefined;
 }
 
-const known = (value: number, measured: readonly string[], name: string) =>
-  value !== 0 || measured.includes(name) ? value : undefined;
+const known = (value: number | undefined, measured: readonly string[], name: string) =>
+  value !== undefined && (value !== 0 || measured.includes(name)) ? value : undefined;
 
 function usageFigures(usage: ApiResourceUsage | undefined) {
   if (!usage) return { cpuPercent: undefined, cpuMhz: undefined, rssBytes: undefined };

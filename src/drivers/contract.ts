@@ -30,6 +30,8 @@ export interface TaskResources {
   cpuMhz?: number;
   /** Memory limit in MiB. */
   memoryMb?: number;
+  /** Hard CPU cap in cores (exec: a CFS quota of that many cores). */
+  cores?: number;
 }
 
 export interface TaskHandle {
@@ -50,6 +52,11 @@ export interface ExitResult {
   oomKilled: boolean;
   /** Set when waiting itself failed. */
   error?: Error;
+  /**
+   * The task's final sample, from the kernel after it ended (exact CPU times), when the driver has
+   * one: the runner publishes it as the task's last sample before marking it exited.
+   */
+  usage?: TaskResourceUsage;
 }
 
 export interface DriverCapabilities {

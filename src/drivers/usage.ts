@@ -23,6 +23,9 @@ export const CPU_MEASUREMENTS = [
   'Total Ticks',
   'Throttled Periods',
   'Throttled Time',
+  'Total Time',
+  'User Time',
+  'System Time',
 ] as const;
 export type CpuMeasurement = (typeof CPU_MEASUREMENTS)[number];
 
@@ -42,6 +45,11 @@ export interface MemoryStats {
 /**
  * CPU. `percent` is of one core (100 = one core busy); `systemMode`/`userMode` are percents too,
  * as in Nomad; `totalTicks` is MHz consumed; `throttledTime` is nanoseconds.
+ *
+ * `totalTime`, `userTime` and `systemTime` are taskpulse's addition to Nomad's shape: the task's
+ * cumulative CPU time in nanoseconds since it started (every process it ever ran, where the source
+ * can see them). They are present exactly when measured, so a driver that does not know them (or an
+ * older one) simply leaves them out. The first sample of a stream has them but no percents.
  */
 export interface CpuStats {
   systemMode: number;
@@ -50,6 +58,9 @@ export interface CpuStats {
   totalTicks: number;
   throttledPeriods: number;
   throttledTime: number;
+  totalTime?: number;
+  userTime?: number;
+  systemTime?: number;
   measured: CpuMeasurement[];
 }
 
@@ -85,6 +96,37 @@ export const CPU_FIELDS = [
   ['throttledPeriods', 'Throttled Periods', 'cpu.throttled_periods'],
   ['totalTicks', 'Total Ticks', 'cpu.total_ticks'],
 ] as const satisfies readonly (readonly [keyof CpuStats, CpuMeasurement, string])[];
+
+/** The cumulative CPU times: optional fields, present only when measured. */
+export const CPU_TIME_FIELDS = [
+  ['totalTime', 'Total Time', 'cpu.total_time'],
+  ['userTime', 'User Time', 'cpu.user_time'],
+  ['systemTime', 'System Time', 'cpu.system_time'],
+] as const satisfies readonly (readonly [keyof CpuStats, CpuMeasurement, string])[];
+
+type MemoryField = (typeof MEMORY_FIELDS)[number][0];
+type CpuField = ((typeof CPU_FIELDS)[number] | (typeof CPU_TIME_FIELDS)[number])[0];
+const MEMORY_NAMES = new Map<string, MemoryMeasurement>(MEMORY_FIELDS.map(([field, name]) => [field, name]));
+const CPU_NAMES = new Map<string, CpuMeasurement>(
+  [...CPU_FIELDS, ...CPU_TIME_FIELDS].map(([field, name]) => [field, name]),
+);
+
+/**
+ * A field's value when it may be shown, else undefined (spec rule 14: non-zero or measured). Every
+ * consumer (tables, JSON lines, HTTP, metrics, summaries) goes through these two, so an unmeasured
+ * figure is shown as absent, never as 0.
+ */
+export function memoryValue(memory: MemoryStats | undefined, field: MemoryField): number | undefined {
+  if (!memory) return undefined;
+  const value = memory[field];
+  return value !== 0 || memory.measured.includes(MEMORY_NAMES.get(field)!) ? value : undefined;
+}
+
+export function cpuValue(cpu: CpuStats | undefined, field: CpuField): number | undefined {
+  const value = cpu?.[field];
+  if (cpu === undefined || value === undefined) return undefined;
+  return value !== 0 || cpu.measured.includes(CPU_NAMES.get(field)!) ? value : undefined;
+}
 
 export function emptyMemoryStats(): MemoryStats {
   return {
@@ -132,6 +174,10 @@ export function sumResourceUsage(parts: Iterable<ResourceUsage>): ResourceUsage 
     if (part.cpu) {
       cpu ??= emptyCpuStats();
       for (const [field] of CPU_FIELDS) cpu[field] += part.cpu[field];
+      for (const [field] of CPU_TIME_FIELDS) {
+        const value = part.cpu[field];
+        if (value !== undefined) cpu[field] = (cpu[field] ?? 0) + value;
+      }
       mergeMeasured(cpu.measured, part.cpu.measured);
     }
   }
@@ -147,19 +193,13 @@ export function sumResourceUsage(parts: Iterable<ResourceUsage>): ResourceUsage 
  */
 export function publishableMetrics(usage: ResourceUsage): Map<string, number> {
   const metrics = new Map<string, number>();
-  const memory = usage.memory;
-  if (memory) {
-    for (const [field, measuredName, metric] of MEMORY_FIELDS) {
-      const value = memory[field];
-      if (value !== 0 || memory.measured.includes(measuredName)) metrics.set(metric, value);
-    }
+  for (const [field, , metric] of MEMORY_FIELDS) {
+    const value = memoryValue(usage.memory, field);
+    if (value !== undefined) metrics.set(metric, value);
   }
-  const cpu = usage.cpu;
-  if (cpu) {
-    for (const [field, measuredName, metric] of CPU_FIELDS) {
-      const value = cpu[field];
-      if (value !== 0 || cpu.measured.includes(measuredName)) metrics.set(metric, value);
-    }
+  for (const [field, , metric] of [...CPU_FIELDS, ...CPU_TIME_FIELDS]) {
+    const value = cpuValue(usage.cpu, field);
+    if (value !== undefined) metrics.set(metric, value);
   }
   return metrics;
 }

@@ -6,6 +6,7 @@
 import {
   CPU_FIELDS,
   CPU_MEASUREMENTS,
+  CPU_TIME_FIELDS,
   MEMORY_FIELDS,
   MEMORY_MEASUREMENTS,
   type TaskResourceUsage,
@@ -49,12 +50,18 @@ function checkSection(
   fields: readonly (readonly [string, string, string])[],
   names: ReadonlySet<string>,
   path: () => string,
+  optionalFields: readonly (readonly [string, string, string])[] = [],
 ): SampleProblem | undefined {
   if (section === undefined) return undefined;
   if (!isObject(section)) return { cause: 'wrong-type', path: path(), value: section };
   for (const [field] of fields) {
     const value = section[field];
     const cause = numberProblem(value);
+    if (cause) return { cause, path: `${path()}.${field}`, value };
+  }
+  for (const [field] of optionalFields) {
+    const value = section[field];
+    const cause = value === undefined ? undefined : numberProblem(value);
     if (cause) return { cause, path: `${path()}.${field}`, value };
   }
   const measured = section.measured;
@@ -79,7 +86,7 @@ function checkUsage(usage: unknown, path: () => string): SampleProblem | undefin
   }
   return (
     checkSection(usage.memory, MEMORY_FIELDS, memoryNames, () => `${path()}.memory`) ??
-    checkSection(usage.cpu, CPU_FIELDS, cpuNames, () => `${path()}.cpu`)
+    checkSection(usage.cpu, CPU_FIELDS, cpuNames, () => `${path()}.cpu`, CPU_TIME_FIELDS)
   );
 }
 

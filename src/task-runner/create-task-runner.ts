@@ -10,6 +10,7 @@ import {
 } from '../../machines/task-runner.machine.js';
 import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.js';
 import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.js';
+import { isValidSample } from '../drivers/validate-sample.js';
 import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.js';
 import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.js';
 import { createEffectsRegistry } from '../runtime/effects-registry.js';
@@ -155,9 +156,19 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       bus?.emit('task:stats', { ...ref, sample, metrics: publishableMetrics(sample.resourceUsage) });
     },
   };
+  /** The driver's final sample of the run that just ended (exact figures after the exit), if any. */
+  let finalUsage: TaskResourceUsage | undefined;
   const markExited = () => {
+    // Published before the task is marked exited, so it is the run's last sample (rule 13).
+    if (finalUsage && isValidSample(finalUsage, latest?.sample.timestamp)) updater.updateStats(finalUsage);
+    finalUsage = undefined;
     if (latest) latest = { sample: latest.sample, exited: true };
     bus?.emit('task:stats-ended', ref);
+  };
+
+  const exitOf = (result: ExitResult) => {
+    finalUsage = result.usage;
+    return toTaskExit(result);
   };
 
   let hookContext: TaskHookContext;
@@ -184,12 +195,12 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       }
       return handle.driverId === undefined ? {} : { driverId: handle.driverId };
     },
-    waitTask: async (signal) => toTaskExit(await driver.waitTask(task.id, signal)),
+    waitTask: async (signal) => exitOf(await driver.waitTask(task.id, signal)),
     async stopTask(timeoutMs, signal) {
       await driver.stopTask(task.id, { timeoutMs, signal: options.killSignal ?? 'SIGTERM' });
       // The runner may have moved on (shutdown while killing): then no further driver call.
       if (signal.aborted) throw signal.reason;
-      return toTaskExit(await driver.waitTask(task.id, signal));
+      return exitOf(await driver.waitTask(task.id, signal));
     },
     destroyTask: () => driver.destroyTask(task.id, { force: true }),
     runHooks,

@@ -92,6 +92,22 @@ describe('HTTP API', () => {
     expect((stats as { Tasks: Record<string, unknown> }).Tasks.nostats).toBeUndefined();
   });
 
+  it('keeps an exited task readable on its own entry, marked Exited, and out of the totals', async () => {
+    const { base, allocId } = await started();
+    type Stats = {
+      ResourceUsage: { MemoryStats: { RSS?: number } };
+      Tasks: Record<string, { Exited: boolean; ResourceUsage: { MemoryStats: { RSS?: number } } }>;
+    };
+    const stats = await waitFor('short to have exited', async () => {
+      const { body } = await get(`${base}/v1/client/allocation/${allocId}/stats`);
+      return (body as Stats).Tasks.short?.Exited ? (body as Stats) : undefined;
+    });
+    expect(stats.Tasks.short!.ResourceUsage.MemoryStats.RSS).toBe(50 * 1024 * 1024);
+    expect(stats.Tasks.steady!.Exited).toBe(false);
+    // The allocation's usage is its live tasks' only.
+    expect(stats.ResourceUsage.MemoryStats.RSS).toBe(1_000_000);
+  });
+
   it('publishes Prometheus gauges with Nomad labels and removes them when a task exits', async () => {
     const { agent, base, allocId } = await started();
     const text = await waitFor('both tasks in the scrape', async () => {

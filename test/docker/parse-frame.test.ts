@@ -71,10 +71,18 @@ describe('CPU percent (fixtures README table, cpu-half.lifecycle.ndjson)', () =>
     expect(Math.abs((cpu?.percent ?? -1) - expected)).toBeLessThanOrEqual(0.5);
   });
 
-  it('line 1 (empty precpu_stats): no CPU percent claimed, throttling still read', () => {
-    const cpu = parse(line('cpu-half.lifecycle.ndjson', 1))?.resourceUsage.cpu;
+  it('line 1 (empty precpu_stats): no CPU percent claimed, times and throttling still read', () => {
+    const frame = line('cpu-half.lifecycle.ndjson', 1);
+    const cpu = parse(frame)?.resourceUsage.cpu;
     expect(cpu?.percent).toBe(0);
-    expect(cpu?.measured).toEqual(['Throttled Periods', 'Throttled Time']);
+    expect(cpu?.measured).toEqual([
+      'Throttled Periods',
+      'Throttled Time',
+      'Total Time',
+      'User Time',
+      'System Time',
+    ]);
+    expect(cpu?.totalTime).toBe(frame.cpu_stats?.cpu_usage?.total_usage);
     expect(cpu?.throttledPeriods).toBe(50);
   });
 
@@ -95,6 +103,9 @@ describe('CPU percent (fixtures README table, cpu-half.lifecycle.ndjson)', () =>
       'Percent',
       'Throttled Periods',
       'Throttled Time',
+      'Total Time',
+      'User Time',
+      'System Time',
     ]);
   });
 

@@ -21,7 +21,6 @@ describe('cgroup v2 on a fixture tree', () => {
       cpuSystemNs: 500_000_000,
       throttledPeriods: 7,
       throttledTimeNs: 350_000_000,
-      rss: 83_886_080,
       cache: 16_777_216,
       mappedFile: 8_388_608,
       kernelUsage: 3_145_728,
@@ -54,8 +53,11 @@ describe('cgroup v2 on a fixture tree', () => {
     clock += 1000;
     const second = sampler.sample();
     sampler.close();
+    // RSS is the processes' resident pages (here: this process, the root), never the cgroup's anon.
+    const ownRss = first?.pids?.[process.pid]?.memory?.rss;
+    expect(ownRss).toBeGreaterThan(0);
     expect(first?.resourceUsage.memory).toMatchObject({
-      rss: 83_886_080,
+      rss: ownRss,
       usage: 104_857_600,
       maxUsage: 209_715_200,
     });
@@ -68,6 +70,19 @@ describe('cgroup v2 on a fixture tree', () => {
       'Max Usage',
       'Kernel Usage',
     ]);
+    // The first sample has the cgroup's CPU times but no percents (nothing to compare with yet).
+    expect(first?.resourceUsage.cpu).toMatchObject({
+      totalTime: 2_500_000_000,
+      userTime: 2_000_000_000,
+      systemTime: 500_000_000,
+    });
+    expect(first?.resourceUsage.cpu?.measured).toEqual([
+      'Total Time',
+      'User Time',
+      'System Time',
+      'Throttled Periods',
+      'Throttled Time',
+    ]);
     expect(second?.resourceUsage.cpu).toMatchObject({
       percent: 0,
       throttledPeriods: 7,
@@ -78,6 +93,9 @@ describe('cgroup v2 on a fixture tree', () => {
       'User Mode',
       'Percent',
       'Total Ticks',
+      'Total Time',
+      'User Time',
+      'System Time',
       'Throttled Periods',
       'Throttled Time',
     ]);

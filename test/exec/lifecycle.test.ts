@@ -21,7 +21,11 @@ describe.each([
     );
     const handle = await setup.start(task);
     expect(handle.pid).toBeGreaterThan(0);
-    expect(await setup.driver.waitTask(task.id)).toEqual({ exitCode: 3, signal: null, oomKilled: false });
+    expect(await setup.driver.waitTask(task.id)).toMatchObject({
+      exitCode: 3,
+      signal: null,
+      oomKilled: false,
+    });
     const files = setup.driver.describeTask(task.id)!;
     expect(readFileSync(files.stdoutPath, 'utf8')).toBe('hi from /tmp\n');
     expect(readFileSync(files.stderrPath, 'utf8')).toBe('oops\n');

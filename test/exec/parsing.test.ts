@@ -49,6 +49,8 @@ describe('/proc parsing', () => {
       pgrp: 42,
       utime: 250,
       stime: 30,
+      cutime: 0,
+      cstime: 0,
       numThreads: 3,
       starttime: 12345,
       rss: 77,

@@ -6,7 +6,7 @@ import { afterEach, expect, it } from 'vitest';
 import { createTaskRunner } from '../../src/task-runner/create-task-runner.js';
 import { useLeakCheck } from '../support/leak-check.js';
 import { captureLogs } from '../support/log-capture.js';
-import { node, spec, testDriver, waitFor } from './helpers.js';
+import { isRoot, node, spec, testDriver, waitFor } from './helpers.js';
 
 const leaks = useLeakCheck();
 let setup: ReturnType<typeof testDriver> | undefined;
@@ -45,3 +45,31 @@ it('start → samples flow to latestResourceUsage() → exit → stats hook term
   const loud = logs.lines.filter((line) => line.level >= 40);
   expect(loud).toEqual([]);
 });
+
+it.skipIf(!isRoot)(
+  "an exec task OOM killed in its cgroup ends with Nomad's Terminated event, OOM Killed (needs root)",
+  async () => {
+    const driver = testDriver();
+    setup = driver;
+    const task = {
+      ...spec(node('globalThis.b = Buffer.alloc(96 * 2 ** 20, 1)')),
+      resources: { memoryMb: 32 },
+    };
+    const runner = createTaskRunner({
+      task,
+      driver: driver.driver,
+      statsIntervalMs: 100,
+      jobType: 'batch',
+      restartPolicy: { attempts: 0, mode: 'fail' },
+    });
+    leaks.track(runner.actor);
+    runner.start();
+    const output = await runner.done;
+    expect(output.lastExit).toMatchObject({ signal: 'SIGKILL', oomKilled: true });
+    const terminated = runner.events.find((event) => event.type === 'Terminated');
+    expect(terminated).toMatchObject({ oomKilled: true, signal: 'SIGKILL' });
+    expect(terminated?.message).toContain('OOM Killed');
+    // The final sample is the kernel's, taken after the kill.
+    expect(runner.latestResourceUsage()?.sample.resourceUsage.cpu?.measured).toContain('Total Time');
+  },
+);

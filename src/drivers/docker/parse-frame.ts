@@ -114,6 +114,18 @@ export function parseCpu(frame: DockerStatsFrame, options: ParseFrameOptions): C
       measured.add('User Mode');
     }
   }
+  // Cumulative times (ns) are in every frame, the first one too.
+  const times = [
+    ['totalTime', 'Total Time', now.cpu_usage?.total_usage],
+    ['userTime', 'User Time', now.cpu_usage?.usage_in_usermode],
+    ['systemTime', 'System Time', now.cpu_usage?.usage_in_kernelmode],
+  ] as const;
+  for (const [field, name, raw] of times) {
+    const value = num(raw);
+    if (value === undefined) continue;
+    cpu[field] = value;
+    measured.add(name);
+  }
   const throttledPeriods = num(now.throttling_data?.throttled_periods);
   if (throttledPeriods !== undefined) {
     cpu.throttledPeriods = throttledPeriods;

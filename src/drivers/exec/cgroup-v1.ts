@@ -1,14 +1,16 @@
 /**
  * A task's cgroup on a v1 host: one directory per hierarchy (cpu, cpuacct, memory, pids). Read:
  * `cpuacct.usage` (ns), `cpuacct.stat` (user/system in USER_HZ ticks), `cpu.stat` (throttling),
- * `memory.stat` (rss, cache, swap, mapped_file), `memory.usage_in_bytes`, `memory.max_usage_in_bytes`,
+ * `memory.stat` (cache, swap, mapped_file), `memory.usage_in_bytes`, `memory.max_usage_in_bytes`,
  * `memory.kmem.*` where the kernel still has them. Files are held open for the task's life.
+ * Limits: `memory.limit_in_bytes` (+ `memory.memsw.limit_in_bytes`), `cpu.shares`, `cpu.cfs_*_us`;
+ * OOM kills: the `oom_kill` line of `memory.oom_control` (kernel ≥ 4.13).
  */
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyAndRemove, readProcs } from './cgroup-remove.js';
-import type { CgroupUsage, TaskCgroup, V1Controller } from './cgroups.js';
-import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.js';
+import type { CgroupLimits, CgroupUsage, TaskCgroup, V1Controller } from './cgroups.js';
+import { HeldFile, parseFlatKeyed, parseSingleValue, readFlatKey } from './held-file.js';
 import { DEFAULT_CLOCK_TICKS } from './proc-reader.js';
 
 type Dirs = Partial<Record<V1Controller, string>>;
@@ -77,7 +79,6 @@ export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): Task
       }
       if (files.memoryStat) {
         const stat = parseFlatKeyed(files.memoryStat.read());
-        usage.rss = stat.get('rss');
         usage.cache = stat.get('cache');
         usage.swap = stat.get('swap');
         usage.mappedFile = stat.get('mapped_file');
@@ -87,6 +88,34 @@ export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): Task
       if (files.kmemUsage) usage.kernelUsage = parseSingleValue(files.kmemUsage.read());
       if (files.kmemMax) usage.kernelMaxUsage = parseSingleValue(files.kmemMax.read());
       return usage;
+    },
+    oomKills: () =>
+      dirs.memory === undefined
+        ? undefined
+        : readFlatKey(join(dirs.memory, 'memory.oom_control'), 'oom_kill'),
+    applyLimits(limits: CgroupLimits) {
+      const unenforced: string[] = [];
+      const write = (controller: V1Controller, file: string, value: number | string, what: string) => {
+        const dir = dirs[controller];
+        if (dir === undefined || !existsSync(join(dir, file))) {
+          unenforced.push(what);
+          return false;
+        }
+        writeFileSync(join(dir, file), String(value));
+        return true;
+      };
+      if (limits.memoryBytes !== undefined) {
+        write('memory', 'memory.limit_in_bytes', limits.memoryBytes, 'memory');
+        // Memory + swap at the same figure: swap cannot extend the limit (absent without swap accounting).
+        const memsw = dirs.memory && join(dirs.memory, 'memory.memsw.limit_in_bytes');
+        if (memsw && existsSync(memsw)) writeFileSync(memsw, String(limits.memoryBytes));
+      }
+      if (limits.cpuShares !== undefined) write('cpu', 'cpu.shares', limits.cpuShares, 'cpu');
+      if (limits.cpuQuota !== undefined) {
+        if (write('cpu', 'cpu.cfs_period_us', limits.cpuQuota.periodUs, 'cores'))
+          write('cpu', 'cpu.cfs_quota_us', limits.cpuQuota.quotaUs, 'cores');
+      }
+      return unenforced;
     },
     async remove() {
       for (const file of Object.values(files)) file?.close();

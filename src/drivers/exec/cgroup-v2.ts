@@ -3,12 +3,13 @@
  * throttling), `memory.current`, `memory.peak` (kernels ≥ 5.19), `memory.stat` (anon, file,
  * file_mapped, kernel), `memory.swap.current`. Memory files exist only when the memory controller is
  * enabled for the parent, so every file is optional and only what was read is reported as measured.
+ * Limits: `memory.max` (+ `memory.swap.max` 0), `cpu.weight`, `cpu.max`; OOM kills: `memory.events`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyAndRemove, readProcs } from './cgroup-remove.js';
-import type { CgroupUsage, TaskCgroup } from './cgroups.js';
-import { HeldFile, parseFlatKeyed, parseSingleValue } from './held-file.js';
+import { type CgroupLimits, type CgroupUsage, sharesToWeight, type TaskCgroup } from './cgroups.js';
+import { HeldFile, parseFlatKeyed, parseSingleValue, readFlatKey } from './held-file.js';
 
 const WANTED_CONTROLLERS = ['cpu', 'memory', 'pids'];
 
@@ -72,7 +73,6 @@ export function openCgroupV2(dir: string): TaskCgroup {
       }
       if (files.memoryStat) {
         const stat = parseFlatKeyed(files.memoryStat.read());
-        usage.rss = stat.get('anon');
         usage.cache = stat.get('file');
         usage.mappedFile = stat.get('file_mapped');
         usage.kernelUsage = stat.get('kernel');
@@ -81,6 +81,26 @@ export function openCgroupV2(dir: string): TaskCgroup {
       if (files.memoryPeak) usage.maxUsage = parseSingleValue(files.memoryPeak.read());
       if (files.swapCurrent) usage.swap = parseSingleValue(files.swapCurrent.read());
       return usage;
+    },
+    oomKills: () => readFlatKey(join(dir, 'memory.events'), 'oom_kill'),
+    applyLimits(limits: CgroupLimits) {
+      const unenforced: string[] = [];
+      const write = (file: string, value: number | string, what: string) => {
+        if (!existsSync(join(dir, file))) {
+          unenforced.push(what);
+          return;
+        }
+        writeFileSync(join(dir, file), String(value));
+      };
+      if (limits.memoryBytes !== undefined) {
+        write('memory.max', limits.memoryBytes, 'memory');
+        // No swap on top of the limit (the file exists only with swap accounting).
+        if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
+      }
+      if (limits.cpuShares !== undefined) write('cpu.weight', sharesToWeight(limits.cpuShares), 'cpu');
+      if (limits.cpuQuota !== undefined)
+        write('cpu.max', `${limits.cpuQuota.quotaUs} ${limits.cpuQuota.periodUs}`, 'cores');
+      return unenforced;
     },
     async remove() {
       for (const file of Object.values(files)) file?.close();

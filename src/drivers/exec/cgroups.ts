@@ -22,14 +22,17 @@ export type CgroupLayout =
 
 export type CgroupSupport = CgroupLayout | { version: 'none'; reason: string };
 
-/** Raw cumulative figures read from a task's cgroup; a field is absent when its file is. */
+/**
+ * Raw figures read from a task's cgroup; a field is absent when its file is. The cgroup's anonymous
+ * memory (v1 `rss`, v2 `anon`) is not read: RSS is the processes' resident pages from /proc, and
+ * anonymous memory is part of `usage`.
+ */
 export interface CgroupUsage {
   cpuUsageNs?: number;
   cpuUserNs?: number;
   cpuSystemNs?: number;
   throttledPeriods?: number;
   throttledTimeNs?: number;
-  rss?: number;
   cache?: number;
   swap?: number;
   mappedFile?: number;
@@ -37,6 +40,38 @@ export interface CgroupUsage {
   maxUsage?: number;
   kernelUsage?: number;
   kernelMaxUsage?: number;
+}
+
+/** Resource limits of one task, in kernel units (see `limitsOf` for how Nomad's figures map). */
+export interface CgroupLimits {
+  /** Hard memory limit: v1 `memory.limit_in_bytes` (and `memsw`, so swap cannot extend it), v2 `memory.max`. */
+  memoryBytes?: number;
+  /** CPU weight as v1 `cpu.shares` (2–262144); v2 writes `cpu.weight` converted as runc does. */
+  cpuShares?: number;
+  /** Hard CPU cap: CFS quota and period in µs (v1 `cpu.cfs_quota_us`/`cfs_period_us`, v2 `cpu.max`). */
+  cpuQuota?: { quotaUs: number; periodUs: number };
+}
+
+export const CFS_PERIOD_US = 100_000;
+
+/**
+ * Nomad's mapping of a task's `resources`: `memory` MiB → a hard limit in bytes; `cpu` MHz → that
+ * many `cpu.shares` (at least 2, Linux's minimum, at most 262144); `cores` → a CFS quota of that
+ * many cores (a hard cap on CPU time; Nomad's `cores` pins cpusets, which this driver does not).
+ */
+export function limitsOf(resources: { memoryMb?: number; cpuMhz?: number; cores?: number }): CgroupLimits {
+  const limits: CgroupLimits = {};
+  if (resources.memoryMb !== undefined) limits.memoryBytes = Math.round(resources.memoryMb * 1024 * 1024);
+  if (resources.cpuMhz !== undefined)
+    limits.cpuShares = Math.min(262_144, Math.max(2, Math.round(resources.cpuMhz)));
+  if (resources.cores !== undefined)
+    limits.cpuQuota = { quotaUs: Math.round(resources.cores * CFS_PERIOD_US), periodUs: CFS_PERIOD_US };
+  return limits;
+}
+
+/** runc's `ConvertCPUSharesToCgroupV2Value`, which Nomad's v2 path uses: [2, 262144] → [1, 10000]. */
+export function sharesToWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262_142);
 }
 
 /** One task's cgroup (a directory per v1 hierarchy, or one v2 directory). */
@@ -49,6 +84,13 @@ export interface TaskCgroup {
   /** Pids in the cgroup now (the reliable process set). */
   pids(): number[];
   read(): CgroupUsage;
+  /** OOM kills in the cgroup so far (v1 `memory.oom_control`, v2 `memory.events` oom_kill). */
+  oomKills(): number | undefined;
+  /**
+   * Writes the limits before the task's process joins. Returns the limits the host cannot enforce
+   * (a controller that is not there); throws when the kernel refuses a value.
+   */
+  applyLimits(limits: CgroupLimits): string[];
   /** Closes held fds, kills what is left, removes the directories; true once all are gone. */
   remove(): Promise<boolean>;
 }

@@ -68,6 +68,20 @@ export function parseFlatKeyed(text: string): Map<string, number> {
   return values;
 }
 
+/**
+ * One `key value` figure of a file read once (not a sampling-loop read: at exit, for OOM kills), or
+ * undefined when the file or the key is absent.
+ */
+export function readFlatKey(path: string, key: string): number | undefined {
+  const file = HeldFile.openOptional(path);
+  if (!file) return undefined;
+  try {
+    return parseFlatKeyed(file.read()).get(key);
+  } finally {
+    file.close();
+  }
+}
+
 /** A file holding one integer (cpuacct.usage, memory.current); `max` and blanks read as undefined. */
 export function parseSingleValue(text: string): number | undefined {
   const trimmed = text.trim();

@@ -18,11 +18,14 @@ import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import type { TaskResourceUsage } from '../usage.js';
 import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
+import { exactTimes, exitUsage, type TimedSample } from './exit-usage.js';
 import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
+import { reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
 import { createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
 import { type CgroupManager, createCgroupManager } from './task-cgroup.js';
+import { createLimitsApplier } from './task-limits.js';
 import {
   DEFAULT_EXEC_LOG_DIR,
   DEFAULT_LOG_POLICY,
@@ -70,6 +73,9 @@ interface ExecTask {
   exited: Promise<ExitResult>;
   /** Aborted when the main process exits: ends the task's stats streams. */
   life: AbortController;
+  /** Monotonic ms at spawn, and the newest sample any stream yielded: the final sample's baselines. */
+  startedAt: number;
+  last: TimedSample | undefined;
 }
 
 const POLL_MS = 20;
@@ -135,6 +141,18 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
     logger.debug({ cgroups: support.version, parent: cgroupParent }, 'exec driver uses cgroups');
   }
 
+  /** A cgroup read at exit that fails leaves that figure out; it must not throw from an exit handler. */
+  const readQuietly = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (error) {
+      logger.debug({ error: String(error) }, 'exec cgroup read at exit failed');
+      return undefined;
+    }
+  };
+
+  const applyLimits = createLimitsApplier(logger, () => support);
+
   const find = (taskId: string) => {
     const task = tasks.get(taskId);
     if (!task) throw new TaskNotFoundError(taskId);
@@ -189,7 +207,10 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
           }
         }
         if (stop.aborted) return;
-        if (sample) yield sample;
+        if (sample) {
+          task.last = { sample, at: performance.now() };
+          yield sample;
+        }
         if (!(await abortableSleep(intervalMs, stop))) return;
       }
     } finally {
@@ -220,6 +241,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       const cgroup = newCgroup(spec.id);
       let spawned: Awaited<ReturnType<typeof spawnTask>>;
       try {
+        applyLimits(spec, cgroup);
         spawned = await spawnTask({
           spec,
           logDir,
@@ -232,6 +254,8 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         throw error;
       }
       const { child, pid } = spawned;
+      const startedAt = performance.now();
+      if (!cgroup) resetReapedBaseline();
       const life = new AbortController();
       const logPaths = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
       const rotate = () => {
@@ -255,14 +279,36 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         exit: undefined,
         exited: new Promise<ExitResult>((resolve) => {
           child.once('exit', (code, signal) => {
+            // Read at once, before anything else runs: the kernel's figures for the ended task.
+            const exitedAt = performance.now();
+            const timestamp = Date.now();
+            const cgroupUsage = cgroup && readQuietly(() => cgroup.read());
+            const oomKills = (cgroup && readQuietly(() => cgroup.oomKills())) ?? 0;
+            const reaped = cgroup ? Promise.resolve(undefined) : reapedCpu();
+            const exit: ExitResult = { exitCode: code, signal, oomKilled: oomKills > 0 };
+            task.exit = exit;
             clearInterval(rotation);
             rotate();
-            task.exit = { exitCode: code, signal, oomKilled: false };
             life.abort();
-            resolve(task.exit);
+            void reaped.then((rusage) => {
+              const usage = exitUsage({
+                times: exactTimes(cgroupUsage, rusage, task.last),
+                cgroup: cgroupUsage,
+                last: task.last,
+                startedAt: task.startedAt,
+                exitedAt,
+                timestamp,
+                host,
+              });
+              if (usage) exit.usage = usage;
+              if (exit.oomKilled) logger.info({ task: spec.id, oomKills }, 'exec task was OOM killed');
+              resolve(exit);
+            });
           });
         }),
         life,
+        startedAt,
+        last: undefined,
       };
       // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
       child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));

@@ -1,14 +1,21 @@
 /**
  * Turns one task's processes (and its cgroup, when it has one) into `TaskResourceUsage` samples.
  * One sampler per stats stream: it owns the CPU trackers (percent is a delta since this stream's last
- * sample) and the held /proc fds of the processes it has seen.
+ * sample) and the held /proc fds of the processes it has seen. One definition per field, whatever
+ * the source (docs/metrics.md has the table):
  *
  * - Process set: `cgroup.procs` when there is a cgroup (plus the root pid, which may not have joined
  *   yet in the first microseconds), else the /proc children tree of the root pid.
- * - Per pid: CPU percent, user and system percents (of one core, as Nomad reports them), total ticks,
- *   RSS and swap from /proc. A pid that vanishes mid-sample is dropped, not an error.
- * - Totals: from the cgroup where it has the figure (CPU usage, throttling, memory usage, max usage,
- *   cache, kernel usage: what /proc cannot see), else the sum of the per-pid figures.
+ * - RSS, task and per pid, is always the processes' resident pages from /proc (`stat` rss, what `ps`
+ *   and `top` call RSS); the task's is their sum. A cgroup's figures go in the fields named for them
+ *   (Usage, Max Usage, Cache, Mapped File, Swap, Kernel Usage), never in RSS.
+ * - CPU: cumulative times (Total/User/System Time, ns) in every sample; percents only from the
+ *   second sample of a stream on (the first has nothing to compare with, so they are left out of
+ *   `measured` rather than sent as 0). The task's times come from the cgroup when there is one (it
+ *   counts every process that ever ran in it), else from the tree: each live process's own time plus
+ *   the time of the children it has waited for, plus the last-seen time of processes that left the
+ *   tree without a waiting parent in it. Task percents are the delta of the task's times, never a
+ *   sum of per-pid percents (those lose the last interval of every process that exits).
  */
 import { type CpuTracker, createCpuTracker } from '../cpu-tracker.js';
 import {
@@ -19,7 +26,6 @@ import {
   MEMORY_FIELDS,
   type MemoryStats,
   type ResourceUsage,
-  sumResourceUsage,
   type TaskResourceUsage,
 } from '../usage.js';
 import type { CgroupUsage, TaskCgroup } from './cgroups.js';
@@ -56,62 +62,108 @@ export interface TaskSampler {
   close(): void;
 }
 
+/** Cumulative CPU times in ms; user/system are undefined where the source does not split them. */
+export interface CpuTimes {
+  totalMs: number;
+  userMs: number | undefined;
+  systemMs: number | undefined;
+}
+
 interface CpuTrackers {
   total: CpuTracker;
   user: CpuTracker;
   system: CpuTracker;
+  /** False until the first reading: percents need two. */
+  primed: boolean;
 }
 
 interface Tracked extends CpuTrackers {
   reader: PidReader;
+  /** The last figures read, for the time of a process that leaves the tree. */
+  last: ProcSample | undefined;
 }
 
-function cpuStatsOf(
+const NS_PER_MS = 1e6;
+
+/** CPU stats from cumulative times: times always, percents from the second reading on. */
+export function cpuStatsOf(
   trackers: CpuTrackers,
-  totalMs: number,
-  userMs: number | undefined,
-  systemMs: number | undefined,
+  times: CpuTimes,
   at: number,
   ticksMeasured: boolean,
 ): CpuStats {
   const cpu = emptyCpuStats();
-  cpu.percent = trackers.total.percent(totalMs, at);
-  cpu.totalTicks = trackers.total.ticks(cpu.percent);
   const measured: CpuMeasurement[] = [];
-  if (systemMs !== undefined) {
-    cpu.systemMode = trackers.system.percent(systemMs, at);
-    measured.push('System Mode');
+  const primed = trackers.primed;
+  trackers.primed = true;
+  cpu.percent = trackers.total.percent(times.totalMs, at);
+  if (times.systemMs !== undefined) {
+    cpu.systemMode = trackers.system.percent(times.systemMs, at);
+    if (primed) measured.push('System Mode');
   }
-  if (userMs !== undefined) {
-    cpu.userMode = trackers.user.percent(userMs, at);
-    measured.push('User Mode');
+  if (times.userMs !== undefined) {
+    cpu.userMode = trackers.user.percent(times.userMs, at);
+    if (primed) measured.push('User Mode');
   }
-  measured.push('Percent');
-  if (ticksMeasured) measured.push('Total Ticks');
+  if (primed) {
+    measured.push('Percent');
+    cpu.totalTicks = trackers.total.ticks(cpu.percent);
+    if (ticksMeasured) measured.push('Total Ticks');
+  } else {
+    cpu.percent = 0;
+  }
+  cpu.totalTime = Math.round(times.totalMs * NS_PER_MS);
+  measured.push('Total Time');
+  if (times.userMs !== undefined) {
+    cpu.userTime = Math.round(times.userMs * NS_PER_MS);
+    measured.push('User Time');
+  }
+  if (times.systemMs !== undefined) {
+    cpu.systemTime = Math.round(times.systemMs * NS_PER_MS);
+    measured.push('System Time');
+  }
   cpu.measured = measured;
   return cpu;
 }
 
-const CGROUP_MEMORY_KEYS = {
-  rss: 'rss',
-  cache: 'cache',
-  swap: 'swap',
-  mappedFile: 'mappedFile',
-  usage: 'usage',
-  maxUsage: 'maxUsage',
-  kernelUsage: 'kernelUsage',
-  kernelMaxUsage: 'kernelMaxUsage',
-} as const satisfies Record<Exclude<keyof MemoryStats, 'measured'>, keyof CgroupUsage>;
+/** The task's CPU times as the cgroup counts them, or undefined when it has no CPU accounting. */
+export function cgroupCpuTimes(usage: CgroupUsage): CpuTimes | undefined {
+  if (usage.cpuUsageNs === undefined) return undefined;
+  const ms = (ns: number | undefined) => (ns === undefined ? undefined : ns / NS_PER_MS);
+  return {
+    totalMs: usage.cpuUsageNs / NS_PER_MS,
+    userMs: ms(usage.cpuUserNs),
+    systemMs: ms(usage.cpuSystemNs),
+  };
+}
 
-function cgroupMemory(usage: CgroupUsage): MemoryStats | undefined {
+const CGROUP_MEMORY_FIELDS = [
+  'cache',
+  'swap',
+  'mappedFile',
+  'usage',
+  'maxUsage',
+  'kernelUsage',
+  'kernelMaxUsage',
+] as const satisfies readonly (keyof CgroupUsage & keyof MemoryStats)[];
+
+/** Task memory: RSS from the processes, every other figure from the cgroup where it has it. */
+function taskMemory(rss: number, swap: number | undefined, usage: CgroupUsage | undefined): MemoryStats {
   const memory = emptyMemoryStats();
-  for (const [field, name] of MEMORY_FIELDS) {
-    const value = usage[CGROUP_MEMORY_KEYS[field]];
-    if (value === undefined) continue;
-    memory[field] = value;
-    memory.measured.push(name);
+  memory.rss = rss;
+  if (swap !== undefined) memory.swap = swap;
+  const has = new Set<string>(['rss']);
+  if (swap !== undefined) has.add('swap');
+  if (usage) {
+    for (const field of CGROUP_MEMORY_FIELDS) {
+      const value = usage[field];
+      if (value === undefined) continue;
+      memory[field] = value;
+      has.add(field);
+    }
   }
-  return memory.measured.length > 0 ? memory : undefined;
+  memory.measured = MEMORY_FIELDS.filter(([field]) => has.has(field)).map(([, name]) => name);
+  return memory;
 }
 
 export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
@@ -125,9 +177,10 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     total: createCpuTracker(host),
     user: createCpuTracker(host),
     system: createCpuTracker(host),
+    primed: false,
   });
   const tracked = new Map<number, Tracked>();
-  const cgroupTrackers = newTrackers();
+  const taskTrackers = newTrackers();
   // Swap per process needs /proc/<pid>/status (twice the cost); a cgroup reports the task's swap.
   const noSwapOnHost = !cgroup && options.hostHasSwap === false;
   const readerOptions = {
@@ -135,6 +188,11 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     pageSize: options.pageSize ?? readPageSize(),
     readSwap: !cgroup && !noSwapOnHost,
   };
+
+  /** Without a cgroup: ticks of processes that left the tree with no waiting parent in it. */
+  const departed = { user: 0, system: 0 };
+  /** The task's times never run backwards (a child reaped between two reads is briefly counted twice). */
+  const high = { total: 0, user: 0, system: 0 };
 
   const drop = (pid: number) => {
     tracked.get(pid)?.reader.close();
@@ -146,31 +204,43 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     let entry = tracked.get(pid);
     if (entry) {
       const figures = entry.reader.read();
-      if (figures) return [entry, figures];
-      drop(pid);
+      if (figures) {
+        entry.last = figures;
+        return [entry, figures];
+      }
+      leave(pid);
     }
     const reader = PidReader.open(pid, readerOptions);
     if (!reader) return undefined;
-    entry = { reader, ...newTrackers() };
+    entry = { reader, ...newTrackers(), last: undefined };
     tracked.set(pid, entry);
     const figures = reader.read();
-    if (figures) return [entry, figures];
+    if (figures) {
+      entry.last = figures;
+      return [entry, figures];
+    }
     drop(pid);
     return undefined;
   };
 
+  /** A process is gone: keep its time unless a parent in the tree waited for it (then it is there). */
+  const leave = (pid: number, alive?: ReadonlyMap<number, unknown>) => {
+    const last = tracked.get(pid)?.last;
+    if (last && !(alive ?? tracked).has(last.ppid)) {
+      departed.user += last.utime + last.cutime;
+      departed.system += last.stime + last.cstime;
+    }
+    drop(pid);
+  };
+
   const treeRescanMs = options.treeRescanMs ?? 5000;
   let lastWalkAt = Number.NEGATIVE_INFINITY;
-
-  /** False until the wrapper has moved the root process in: until then the cgroup's figures are empty. */
-  let cgroupPopulated = false;
 
   /** The task's processes and their figures: the cgroup's pids, or the tree walked from the root. */
   const readProcesses = (): Map<number, [Tracked, ProcSample]> => {
     const read = new Map<number, [Tracked, ProcSample]>();
     if (cgroup) {
       const pids = cgroup.pids();
-      cgroupPopulated = pids.length > 0;
       if (!pids.includes(rootPid)) pids.push(rootPid);
       for (const pid of pids) {
         const result = readPid(pid);
@@ -199,8 +269,22 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
         }
       }
     }
-    for (const pid of tracked.keys()) if (!read.has(pid)) drop(pid);
+    for (const pid of [...tracked.keys()]) if (!read.has(pid)) leave(pid, read);
     return read;
+  };
+
+  /** The task's times from its processes (no cgroup): live processes, their waited-for children, departed. */
+  const treeTimes = (processes: Map<number, [Tracked, ProcSample]>): CpuTimes => {
+    let user = departed.user;
+    let system = departed.system;
+    for (const [, figures] of processes.values()) {
+      user += figures.utime + figures.cutime;
+      system += figures.stime + figures.cstime;
+    }
+    high.user = Math.max(high.user, user * msPerTick);
+    high.system = Math.max(high.system, system * msPerTick);
+    high.total = Math.max(high.total, high.user + high.system);
+    return { totalMs: high.total, userMs: high.user, systemMs: high.system };
   };
 
   return {
@@ -210,52 +294,42 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     sample() {
       const processes = readProcesses();
       const at = monotonic();
+      if (processes.size === 0) return undefined;
       const perPid: Record<string, ResourceUsage> = {};
+      let rss = 0;
+      let swap: number | undefined;
       for (const [pid, [entry, figures]] of processes) {
         const userMs = figures.utime * msPerTick;
         const systemMs = figures.stime * msPerTick;
         const memory = emptyMemoryStats();
         memory.rss = figures.rssBytes;
+        rss += figures.rssBytes;
         memory.measured.push('RSS');
         if (figures.swapBytes !== undefined || noSwapOnHost) {
           memory.swap = figures.swapBytes ?? 0;
+          swap = (swap ?? 0) + memory.swap;
           memory.measured.push('Swap');
         }
         perPid[pid] = {
           memory,
-          cpu: cpuStatsOf(entry, userMs + systemMs, userMs, systemMs, at, ticksMeasured),
+          cpu: cpuStatsOf(entry, { totalMs: userMs + systemMs, userMs, systemMs }, at, ticksMeasured),
         };
       }
 
-      if (processes.size === 0) return undefined;
-      const cgroupUsage = cgroup && cgroupPopulated ? cgroup.read() : undefined;
-
-      const total = sumResourceUsage(Object.values(perPid));
-      if (cgroupUsage) {
-        const memory = cgroupMemory(cgroupUsage);
-        if (memory) total.memory = memory;
-        if (cgroupUsage.cpuUsageNs !== undefined) {
-          const ms = (ns: number | undefined) => (ns === undefined ? undefined : ns / 1e6);
-          const cpu = cpuStatsOf(
-            cgroupTrackers,
-            cgroupUsage.cpuUsageNs / 1e6,
-            ms(cgroupUsage.cpuUserNs),
-            ms(cgroupUsage.cpuSystemNs),
-            at,
-            ticksMeasured,
-          );
-          if (cgroupUsage.throttledPeriods !== undefined) {
-            cpu.throttledPeriods = cgroupUsage.throttledPeriods;
-            cpu.measured.push('Throttled Periods');
-          }
-          if (cgroupUsage.throttledTimeNs !== undefined) {
-            cpu.throttledTime = cgroupUsage.throttledTimeNs;
-            cpu.measured.push('Throttled Time');
-          }
-          total.cpu = cpu;
-        }
+      // Read even before the root has joined (its figures are 0 then): the first interval counts.
+      const cgroupUsage = cgroup?.read();
+      const times = (cgroupUsage && cgroupCpuTimes(cgroupUsage)) ?? treeTimes(processes);
+      const cpu = cpuStatsOf(taskTrackers, times, at, ticksMeasured);
+      if (cgroupUsage?.throttledPeriods !== undefined) {
+        cpu.throttledPeriods = cgroupUsage.throttledPeriods;
+        cpu.measured.push('Throttled Periods');
       }
-      return { resourceUsage: total, timestamp: now(), pids: perPid };
+      if (cgroupUsage?.throttledTimeNs !== undefined) {
+        cpu.throttledTime = cgroupUsage.throttledTimeNs;
+        cpu.measured.push('Throttled Time');
+      }
+      const memory = taskMemory(rss, cgroupUsage ? undefined : swap, cgroupUsage);
+      return { resourceUsage: { memory, cpu }, timestamp: now(), pids: perPid };
     },
     close() {
       for (const pid of [...tracked.keys()]) drop(pid);

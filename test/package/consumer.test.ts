@@ -123,6 +123,7 @@ beforeAll(async () => {
   writeFileSync(join(app, 'readme-example.ts'), readmeExample());
   copyFileSync(join(HERE, 'usage.ts'), join(app, 'usage.ts'));
   copyFileSync(join(HERE, 'missing-peers.mjs'), join(app, 'missing-peers.mjs'));
+  copyFileSync(join(HERE, 'plugin-roundtrip.mjs'), join(app, 'plugin-roundtrip.mjs'));
   writeFileSync(join(app, 'quick.job.yaml'), QUICK_JOB);
   const installed = await run(
     'npm',
@@ -159,6 +160,9 @@ describe('the packed package', () => {
       'dist/src/index.d.ts.map',
       'dist/src/testing/index.js',
       'dist/src/testing/index.d.ts',
+      'dist/src/plugins/index.js',
+      'dist/src/plugins/index.d.ts',
+      'proto/taskpulse/driver/v1/driver.proto',
       'docs/stats-hook.md',
     ])
       expect(packedFiles).toContain(file);
@@ -218,6 +222,12 @@ describe('an embedder project with the tarball installed', () => {
       `MissingPackageError: the docker driver needs the package "dockerode", which is not installed (npm install dockerode@${manifest.peerDependencies.dockerode})`,
     );
   }, 30_000);
+
+  it('runs a task through taskpulse/plugin and the installed `taskpulse plugin mock`', async () => {
+    const result = await run(process.execPath, ['plugin-roundtrip.mjs'], app);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('plugin mock: exit 3');
+  }, 60_000);
 
   describe('the installed CLI', () => {
     const cli = (args: string[], extraEnv?: Record<string, string>) =>

@@ -33,6 +33,7 @@ import {
   type TaskSpec,
   taskRunnerMachine,
 } from 'taskpulse';
+import { createPluginDriver, type PluginDriver, servePlugin } from 'taskpulse/plugin';
 import { createMachineCoverage, createMachineTestModel, runSoak, withFaults } from 'taskpulse/testing';
 
 const logger = pino({ level: 'warn' });
@@ -143,6 +144,20 @@ void model;
 void coverage;
 void runSoak;
 runAgent().catch((error: unknown) => logger.error(describe(error)));
+
+// Drivers out of process: serve one, or launch one and use it as any other driver.
+export async function plugins(): Promise<void> {
+  const server = await servePlugin(createMockDriver(), { logger });
+  const remote: PluginDriver = await createPluginDriver({
+    command: 'npx',
+    args: ['taskpulse', 'plugin', 'exec'],
+    env: { TASKPULSE_PLUGIN_LOG_LEVEL: 'warn' },
+    logger,
+  });
+  createTaskRunner({ task: spec, driver: remote, bus, logger });
+  await remote.stop();
+  await server.shutdown();
+}
 
 // Settings from a service's own configuration, where anything may be unset: passed on as they are.
 interface ServiceConfig {

@@ -1,6 +1,7 @@
 /**
  * Global setup of every test project: builds dist/ first, because the CLI tests spawn
- * `bin/taskpulse.js`, which runs the built JavaScript; a stale dist/ would test old code.
+ * `bin/taskpulse.js`, which runs the built JavaScript; a stale dist/ would test old code. The native
+ * helper is built next to it (scripts/build-native.mjs).
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,4 +12,6 @@ export function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  // The exec driver's native helper (the child subreaper of a non-root agent).
+  execFileSync(process.execPath, [`${root}scripts/build-native.mjs`], { cwd: root, stdio: 'inherit' });
 }

@@ -14,6 +14,8 @@ const realProcesses = [
 const prometheus = ['test/prometheus/**/*.test.ts'];
 /** Real Docker Engine faults: `npm run test:docker-faults` (root, the engine of docker-engine.sh). */
 const realEngine = ['test/**/*.real.test.ts'];
+/** Real-process runs too long for `npm test` (10,000 tasks): `npm run test:scale`, in .ci/run. */
+const scale = ['test/scale/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -26,7 +28,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: [...realProcesses, ...prometheus, ...realEngine],
+          exclude: [...realProcesses, ...prometheus, ...realEngine, ...scale],
           globalSetup: ['test/support/build-dist.ts'],
         },
       },
@@ -44,6 +46,15 @@ export default defineConfig({
         test: {
           name: 'prometheus',
           include: prometheus,
+          fileParallelism: false,
+          globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'scale',
+          include: scale,
           fileParallelism: false,
           globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
         },

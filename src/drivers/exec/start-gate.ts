@@ -42,7 +42,8 @@ export function openFileLimit(limitsFile = '/proc/self/limits'): number | undefi
 /** The fds the driver may hold: the limit less a reserve for everything else (sockets, logs, Node). */
 export function fdBudgetOf(limit: number | undefined): number {
   if (limit === undefined) return Number.POSITIVE_INFINITY;
-  return Math.max(FDS_PER_START, limit - Math.max(256, Math.floor(limit * 0.1)));
+  const reserve = Math.min(1024, Math.max(64, Math.floor(limit / 4)));
+  return Math.max(FDS_PER_START, limit - reserve);
 }
 
 export function createStartGate(options: StartGateOptions): StartGate {

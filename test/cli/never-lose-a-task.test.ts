@@ -3,9 +3,12 @@
  * started. Each case runs the real CLI with real exec tasks, then checks /proc (no live process of the
  * case's marker: a unique `sleep` duration) and the cgroup tree (no directory of its allocations).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/errors.js';
 import { cgroupDirsOf, killProcessesWith, processesWith } from '../support/leftovers.js';
-import { type CliProcess, jsonLines, runCli, startCli, waitFor, writeJob } from './cli.js';
+import { type CliProcess, jsonLines, ROOT, runCli, startCli, waitFor, writeJob } from './cli.js';
 
 const clis: CliProcess[] = [];
 const markers: string[] = [];
@@ -286,5 +289,22 @@ describe('case 8: --cgroup-parent is validated', () => {
     expect(await agent.exited).toBe(0);
     await expectNothingLeft(sleep, allocs);
     expect(cgroupDirsOf(allocs, parent)).toEqual([]);
+  });
+});
+
+describe('case 10 and the exit codes: documented in --help and docs/cli.md', () => {
+  it('agent and run --help list their exit codes and signals, and say what SIGKILL of the agent leaves', async () => {
+    const agent = await runCli(['agent', '--help']);
+    expect(agent.stdout).toContain('INT, TERM, HUP, QUIT');
+    expect(agent.stdout).toContain('SIGKILL of the agent leaves the tasks running');
+    expect(agent.stdout).toMatch(/130 forced exit/);
+    const run = await runCli(['run', '--help']);
+    expect(run.stdout).toMatch(/141 stdout closed/);
+    // The one exit-code table (getting started) has every code; docs/cli.md tells what SIGKILL leaves.
+    const table = readFileSync(join(ROOT, 'docs/getting-started.md'), 'utf8');
+    for (const code of Object.values(EXIT)) expect(table).toMatch(new RegExp(`\\| ${code} `));
+    expect(readFileSync(join(ROOT, 'docs/cli.md'), 'utf8')).toContain(
+      'SIGKILL of the agent leaves every task running',
+    );
   });
 });

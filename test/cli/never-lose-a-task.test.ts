@@ -297,9 +297,9 @@ describe('case 10 and the exit codes: documented in --help and docs/cli.md', () 
     const agent = await runCli(['agent', '--help']);
     expect(agent.stdout).toContain('INT, TERM, HUP, QUIT');
     expect(agent.stdout).toContain('SIGKILL of the agent leaves the tasks running');
-    expect(agent.stdout).toMatch(/130 forced exit/);
+    expect(agent.stdout).toMatch(/130 +a second stop signal forced the exit/);
     const run = await runCli(['run', '--help']);
-    expect(run.stdout).toMatch(/141 stdout closed/);
+    expect(run.stdout).toMatch(/141 +stdout was closed/);
     // The one exit-code table (getting started) has every code; docs/cli.md tells what SIGKILL leaves.
     const table = readFileSync(join(ROOT, 'docs/getting-started.md'), 'utf8');
     for (const code of Object.values(EXIT)) expect(table).toMatch(new RegExp(`\\| ${code} `));

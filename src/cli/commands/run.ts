@@ -106,6 +106,7 @@ ${exitCodesHelp([
   [EXIT.forced, 'a second stop signal forced the exit (the command SIGKILLed first)'],
   [EXIT.outputClosed, 'stdout was closed (| head): the command was stopped, as by SIGPIPE'],
 ])}
+
 Signals as for \`agent\` (see its --help and docs/cli.md).`,
     )
     .action(async (argv: string[], flags: RunFlags) => {

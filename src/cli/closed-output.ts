@@ -22,6 +22,8 @@ export function watchOutput(stream: EventEmitter): WatchedOutput {
   if (existing) return existing;
   let closedBy: string | undefined;
   const listeners: ((code: string) => void)[] = [];
+  // A bare `{ write }` (a test's fake terminal) has no errors to watch.
+  if (typeof stream.on !== 'function') return { closedBy: undefined, onClosed() {} };
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (closedBy !== undefined) return;
     closedBy = error.code ?? 'EIO';

@@ -297,7 +297,8 @@ describe('case 10 and the exit codes: documented in --help and docs/cli.md', () 
     const agent = await runCli(['agent', '--help']);
     expect(agent.stdout).toContain('INT, TERM, HUP, QUIT');
     expect(agent.stdout).toContain('SIGKILL of the agent leaves the tasks running');
-    expect(agent.stdout).toMatch(/130 +a second stop signal forced the exit/);
+    expect(agent.stdout).toMatch(/130 +a second SIGINT\/SIGTERM forced the exit/);
+    expect(agent.stdout).toContain('a second\none SIGKILLs every task process and exits 130');
     const run = await runCli(['run', '--help']);
     expect(run.stdout).toMatch(/141 +stdout was closed/);
     // The one exit-code table (getting started) has every code; docs/cli.md tells what SIGKILL leaves.

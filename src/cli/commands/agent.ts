@@ -89,10 +89,10 @@ one SIGKILLs every task process and exits 130. USR2, ALRM, VTALRM, PROF, IO, XFS
 warn line). SIGKILL of the agent leaves the tasks running: see docs/cli.md.
 
 ${exitCodesHelp([
-  [EXIT.ok, 'every task ended well, or a stop signal stopped the agent and its tasks in time'],
+  [EXIT.ok, 'every task ended well, or SIGINT/SIGTERM stopped the agent and its tasks in time'],
   [EXIT.taskFailed, 'a task failed, or a stop had to force-kill tasks at --shutdown-deadline'],
   [EXIT.usage, 'bad usage, an invalid job file or an unusable output path (nothing started)'],
-  [EXIT.forced, 'a second stop signal forced the exit (every task SIGKILLed first)'],
+  [EXIT.forced, 'a second SIGINT/SIGTERM forced the exit'],
 ])}`,
     )
     .action(async (files: string[], flags: AgentFlags) => {

@@ -21,6 +21,8 @@ const prometheus = ['test/prometheus/**/*.test.ts'];
 const realEngine = ['test/**/*.real.test.ts'];
 /** Needs Debian's `chromium` (driven by playwright-core): `npm run test:browser`, not `npm test`. */
 const browser = ['test/browser/**/*.test.ts'];
+/** Real-process runs too long for `npm test` (10,000 tasks): `npm run test:scale`, in .ci/run. */
+const scale = ['test/scale/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -33,7 +35,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: [...realProcesses, ...prometheus, ...realEngine, ...browser, 'test/go-plugin/**'],
+          exclude: [
+            ...realProcesses,
+            ...prometheus,
+            ...realEngine,
+            ...browser,
+            ...scale,
+            'test/go-plugin/**',
+          ],
           globalSetup: ['test/support/build-dist.ts'],
         },
       },
@@ -70,6 +79,15 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: browser,
+          fileParallelism: false,
+          globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'scale',
+          include: scale,
           fileParallelism: false,
           globalSetup: ['test/support/build-dist.ts', 'test/support/processes-teardown.ts'],
         },

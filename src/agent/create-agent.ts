@@ -27,6 +27,9 @@ import { trackUsage, type UsageSummary } from './usage-summary.js';
 
 export type StopMode = 'kill' | 'detach';
 
+/** How long a stop waits, after its deadline, for the drivers' force destroy of what is left. */
+export const FORCE_DESTROY_WAIT_MS = 3000;
+
 export interface CreateAgentOptions {
   /** Parsed jobs (see `loadJobFile`). */
   jobs: Job[];
@@ -57,7 +60,11 @@ export interface CreateAgentOptions {
   keepServing?: boolean | undefined;
   /** What `stop()` does by default: kill the tasks (default) or leave them running and detach. */
   onStop?: StopMode | undefined;
-  /** How long `stop()` waits for the tasks. Default 30 s. */
+  /**
+   * How long `stop()` waits for the tasks. Default 30 s. In kill mode, tasks still alive at the
+   * deadline are force-destroyed by their driver (SIGKILL of every process, cgroup removed), which
+   * may take up to `FORCE_DESTROY_WAIT_MS` more.
+   */
   shutdownDeadlineMs?: number | undefined;
   /** Inspection observer (Stately inspector, a recorder) for every runner's actor system. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
@@ -288,7 +295,33 @@ export function createAgent(options: CreateAgentOptions): Agent {
   };
 
   let root: AnyActorRef | undefined;
+  let drivers: Map<string, TaskDriver> | undefined;
   const allTasks = () => allocations.flatMap((alloc) => [...alloc.tasks.values()]);
+
+  /** The deadline is the promise: what is still alive is SIGKILLed by its driver, not left behind. */
+  const forceDestroy = async (alive: AgentTask[]) => {
+    let timer: NodeJS.Timeout | undefined;
+    const destroyed = Promise.allSettled(
+      alive.map((task) => drivers?.get(task.config.driver)?.destroyTask(task.spec.id, { force: true })),
+    );
+    const waited = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), FORCE_DESTROY_WAIT_MS);
+    });
+    const result = await Promise.race([destroyed, waited]);
+    clearTimeout(timer);
+    if (result === 'late')
+      logger.error({ waitedMs: FORCE_DESTROY_WAIT_MS }, 'force destroy of tasks still running');
+    else {
+      for (const [index, outcome] of result.entries()) {
+        if (outcome.status === 'rejected') {
+          logger.error(
+            { task: alive[index]?.spec.id, error: String(outcome.reason) },
+            'cannot force-destroy task',
+          );
+        }
+      }
+    }
+  };
 
   const agent: Agent = {
     bus,
@@ -304,7 +337,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
       // hooks. Otherwise runners share small systems (see src/runtime/actor-system.ts).
       root = options.inspect ? createSupervisorRoot({ id: 'agent', inspect: options.inspect }) : undefined;
       const needed = plans.flatMap((plan) => plan.driverNames);
-      const drivers = await resolveDrivers(needed, options.drivers ?? {}, {
+      drivers = await resolveDrivers(needed, options.drivers ?? {}, {
         logger,
         ...(options.execLogDir ? { execLogDir: options.execLogDir } : {}),
         ...(options.execCgroupParent ? { execCgroupParent: options.execCgroupParent } : {}),
@@ -353,7 +386,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
           });
           const runner = createTaskRunner({
             task: spec,
-            driver: drivers.get(driverKeyOf(config))!,
+            driver: drivers!.get(driverKeyOf(config))!,
             bus,
             logger: allocLogger,
             jobType: alloc.job.type,
@@ -404,10 +437,14 @@ export function createAgent(options: CreateAgentOptions): Agent {
         clearTimeout(timer);
         if (outcome === 'deadline') {
           timedOut = true;
-          const alive = allTasks()
-            .filter((task) => !task.output)
-            .map((task) => task.spec.id);
-          logger.warn({ alive, deadlineMs }, 'shutdown deadline passed with tasks still alive');
+          const alive = allTasks().filter((task) => !task.output);
+          logger.warn(
+            { alive: alive.map((task) => task.spec.id), deadlineMs, mode },
+            mode === 'kill'
+              ? 'shutdown deadline passed with tasks still alive: killing them'
+              : 'shutdown deadline passed with tasks still alive',
+          );
+          if (mode === 'kill') await forceDestroy(alive);
         }
         await finish('stopped');
         return done;

@@ -7,16 +7,20 @@ export const EXIT = {
   ok: 0,
   /** A task failed (its restart policy gave up, or it could not start), or a stop missed its deadline. */
   taskFailed: 1,
-  /** Bad usage or an invalid job file: nothing was started. */
+  /** Bad usage, an invalid job file or an unusable output path: nothing was started. */
   usage: 2,
   /** `run`: the command was found but cannot be executed (as a shell's 126). */
   notExecutable: 126,
   /** `run`: the command was not found (as a shell's 127). */
   cannotStart: 127,
-  /** A second SIGINT/SIGTERM ended the process at once: 128 + SIGINT, as a shell reports it. */
+  /** A second stop signal ended the process at once, after SIGKILLing every task: 128 + SIGINT. */
   forced: 130,
   /** A bug in taskpulse (an error nobody expected; the stack trace is printed). EX_SOFTWARE. */
   internal: 70,
+  /** `run`: stdout failed for another reason than a closed pipe (EX_IOERR); the command was stopped. */
+  outputError: 74,
+  /** `run`: stdout was closed (EPIPE); the command was stopped, as a pipeline's SIGPIPE (128 + 13). */
+  outputClosed: 141,
 } as const;
 
 /** The "Exit codes:" lines of a command's help, with codes from the table above. */

@@ -7,11 +7,13 @@
  * `@statelyai/inspect` is an optional peer dependency, imported only when one of the two is on.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Logger } from '../runtime/logger.js';
 import { importOptional } from '../runtime/optional-package.js';
+import { CliError, EXIT } from './errors.js';
 
 export const DEFAULT_INSPECT_PORT = 8080;
 
@@ -87,10 +89,28 @@ export async function startInspection(options: InspectionOptions): Promise<Inspe
       '--record-inspection',
       () => import('@statelyai/inspect'),
     );
-    const file: WriteStream = createWriteStream(options.recordFile, { flags: 'w' });
+    const path = options.recordFile;
+    // Opened now, before anything starts: a bad path is a usage error, not a crash among running tasks.
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(path, 'w');
+    } catch (error) {
+      for (const close of closers) await close();
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CliError(`--record-inspection ${path}: cannot open for writing (${code})`, EXIT.usage);
+    }
+    const file: WriteStream = createWriteStream(path, { fd: handle });
     let count = 0;
+    let failed = false;
+    // A later write error (disk full) ends the recording, never the agent.
+    file.on('error', (error: NodeJS.ErrnoException) => {
+      if (failed) return;
+      failed = true;
+      options.logger.warn({ file: path, error: error.code ?? error.message }, 'inspection recording stopped');
+    });
     const recorder = createInspector({
       send(event: StatelyInspectionEvent) {
+        if (failed) return;
         count += 1;
         file.write(`${safeJson(event)}\n`);
       },
@@ -99,7 +119,8 @@ export async function startInspection(options: InspectionOptions): Promise<Inspe
     closers.push(async () => {
       // The inspector converts events on a zero timer: let the last ones through before closing.
       await new Promise((resolve) => setTimeout(resolve, 20));
-      await new Promise<void>((resolve) => file.end(resolve));
+      if (!failed) await new Promise<void>((resolve) => file.end(resolve));
+      else file.destroy();
       options.logger.info({ file: options.recordFile, events: count }, 'inspection events recorded');
     });
   }

@@ -6,6 +6,7 @@
 import type { Agent, AgentSummary, AgentTask, TaskSummary } from '../agent/create-agent.js';
 import { cpuValue, memoryValue } from '../drivers/usage.js';
 import type { TaskBusEvents } from '../runtime/bus.js';
+import { guardedWriter } from './closed-output.js';
 import { formatBytes, formatOptional, formatUptime, roundOrNull } from './format.js';
 import { type Column, layoutTable, type TableOptions } from './table-layout.js';
 
@@ -21,8 +22,11 @@ export interface LiveView {
   print(text: string, stream: 'stdout' | 'stderr'): void;
 }
 
-const passThrough = (out: NodeJS.WriteStream) => (text: string, stream: 'stdout' | 'stderr') => {
-  (stream === 'stderr' ? process.stderr : out).write(text);
+/** Writes to our stdout or stderr, dropping what a closed one (EPIPE) can no longer take. */
+const passThrough = (out: NodeJS.WriteStream) => {
+  const toOut = guardedWriter(out);
+  const toErr = guardedWriter(process.stderr);
+  return (text: string, stream: 'stdout' | 'stderr') => (stream === 'stderr' ? toErr : toOut)(text);
 };
 
 export function resolveOutputMode(mode: string | undefined, stream: NodeJS.WriteStream): OutputMode {
@@ -165,10 +169,12 @@ export function startLiveView(
   out: NodeJS.WriteStream,
   refreshMs = 1000,
 ): LiveView {
+  // A closed stdout (EPIPE) drops what follows; supervise decides what the process does about it.
+  const emit = guardedWriter(out);
   if (mode === 'none') return { finish() {}, print: passThrough(out) };
 
   if (mode === 'json') {
-    const write = (line: object) => out.write(`${JSON.stringify(line)}\n`);
+    const write = (line: object) => emit(`${JSON.stringify(line)}\n`);
     const labels = (taskId: string) => {
       const alloc = agent.allocations.find((candidate) => taskId.startsWith(`${candidate.id}/`));
       return { alloc_id: alloc?.id, job: alloc?.job.name, group: alloc?.group.name };
@@ -204,7 +210,7 @@ export function startLiveView(
     agent.bus.on('task:event', onEvent);
     return {
       // Stdout is for the JSON lines: the command's output, both streams, goes to stderr.
-      print: (text) => process.stderr.write(text),
+      print: guardedWriter(process.stderr),
       finish(summary) {
         agent.bus.off('task:stats', onStats);
         agent.bus.off('task:event', onEvent);
@@ -239,7 +245,7 @@ export function startLiveView(
     // Nothing to show until the tasks exist (the view starts before the agent does).
     if (agent.allocations.every((alloc) => alloc.tasks.size === 0)) return;
     const lines = tableLines(agent, layout());
-    out.write(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${lines.join('\n')}\n`);
+    emit(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${lines.join('\n')}\n`);
     drawn = lines.length;
   };
   draw();
@@ -254,7 +260,7 @@ export function startLiveView(
       pending[stream] = whole.slice(cut);
       if (cut === 0) return;
       // Above the table: erase it, write, draw it again below.
-      if (drawn > 0) out.write(`\x1b[${drawn}F\x1b[J`);
+      if (drawn > 0) emit(`\x1b[${drawn}F\x1b[J`);
       drawn = 0;
       write(whole.slice(0, cut), stream);
       draw();
@@ -265,7 +271,7 @@ export function startLiveView(
         if (pending[stream] !== '') this.print(`${pending[stream]}\n`, stream);
       }
       draw();
-      out.write(`\n${summaryLines(agent, summary, { width: layout().width }).join('\n')}\n`);
+      emit(`\n${summaryLines(agent, summary, { width: layout().width }).join('\n')}\n`);
     },
   };
 }

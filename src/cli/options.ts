@@ -2,6 +2,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { MAX_DURATION_MS, MIN_STATS_INTERVAL_MS } from '../agent/defaults.js';
 import { isUnitless, parseDuration, unitHint } from '../agent/duration.js';
+import { cgroupParentProblem } from '../drivers/exec/cgroups.js';
 import { DEFAULT_INSPECT_PORT } from './inspection.js';
 
 /**
@@ -38,6 +39,22 @@ export function metricsPrefixArg(value: string): string {
   }
   return value;
 }
+
+/** `--cgroup-parent`: a relative path of plain names, checked before anything is created. */
+export function cgroupParentArg(value: string): string {
+  const problem = cgroupParentProblem(value);
+  if (problem) throw new InvalidArgumentError(`the cgroup parent ${problem}`);
+  return value;
+}
+
+/** `--cgroup-parent` / `TASKPULSE_CGROUP_PARENT`, shared by `agent` and `run`. */
+export const cgroupParentOption = () =>
+  new Option(
+    '--cgroup-parent <name>',
+    'cgroup under which exec tasks get theirs, e.g. taskpulse or batch/tp (default taskpulse)',
+  )
+    .env('TASKPULSE_CGROUP_PARENT')
+    .argParser(cgroupParentArg);
 
 export const outputOption = () =>
   new Option(

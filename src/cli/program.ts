@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from '../runtime/logger.js';
 import { MissingPackageError } from '../runtime/optional-package.js';
 import { expandInspectPort } from './argv.js';
+import { watchOutput } from './closed-output.js';
 import { registerAgent } from './commands/agent.js';
 import { registerLogs } from './commands/logs.js';
 import { registerMachines } from './commands/machines.js';
@@ -96,6 +97,9 @@ Docs: docs/getting-started.md`,
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A closed stdout or stderr (EPIPE) must never crash the process: see closed-output.ts.
+  watchOutput(process.stdout);
+  watchOutput(process.stderr);
   const program = createProgram();
   try {
     await program.parseAsync(expandInspectPort(program, argv, COMMAND_LINE_COMMANDS));

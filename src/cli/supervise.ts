@@ -1,6 +1,7 @@
 /**
- * Runs an agent for a CLI command: inspection, the live view on stdout, SIGINT/SIGTERM handling
- * (first signal: graceful stop; second: exit at once), and the summary at the end.
+ * Runs an agent for a CLI command: output paths checked first, inspection, the live view on stdout,
+ * signal handling (see signals.ts), a closed stdout or stderr (see closed-output.ts), and the summary
+ * at the end. Nothing starts before every output path is known to work.
  */
 import {
   type Agent,
@@ -12,8 +13,10 @@ import {
 import { createBuiltInDriver } from '../agent/drivers.js';
 import type { ExecDriver } from '../drivers/exec/index.js';
 import { DEFAULT_EXEC_LOG_DIR, removeAllocationLogs } from '../drivers/exec/task-logs.js';
+import { DirectoryError, ensureWritableDirectory } from '../runtime/ensure-directory.js';
 import type { Logger } from '../runtime/logger.js';
-import { CliError } from './errors.js';
+import { watchOutput } from './closed-output.js';
+import { CliError, EXIT } from './errors.js';
 import { startInspection } from './inspection.js';
 import { resolveOutputMode, startLiveView } from './live-view.js';
 import { passThroughOutput } from './pass-through.js';
@@ -24,6 +27,8 @@ export interface SuperviseOptions {
   logger: Logger;
   output: string | undefined;
   onSignal: StopMode;
+  /** A closed stdout: `stop` the tasks (`run`, as a pipeline would), or `continue` without output. */
+  onOutputClosed?: 'stop' | 'continue';
   inspectPort?: number;
   recordFile?: string;
   refreshMs?: number;
@@ -34,17 +39,27 @@ export interface SuperviseOptions {
   exit?: (code: number) => void;
 }
 
+export interface SuperviseSummary extends AgentSummary {
+  /** Set when stdout could not be written any more: the error code (`EPIPE`…). */
+  stdoutClosedBy: string | undefined;
+}
+
+/** How long a forced exit waits for the exec driver to remove the tasks' cgroups. */
+const FORCED_CLEANUP_MS = 1500;
+
+const needsExec = (options: SuperviseOptions) =>
+  options.agent.jobs.some((job) =>
+    job.groups.some((group) => group.tasks.some((task) => task.driver === 'exec')),
+  );
+
 /**
  * The exec driver, created here rather than inside the agent when a job needs it: a forced exit
- * must find the tasks' process groups synchronously, and only the driver knows their pids.
+ * must kill the tasks' processes synchronously, and only the driver knows them.
  */
 async function execDriverFor(options: SuperviseOptions): Promise<ExecDriver | undefined> {
   const given = options.agent.drivers?.exec;
-  if (given) return 'describeTask' in given ? (given as ExecDriver) : undefined;
-  const needed = options.agent.jobs.some((job) =>
-    job.groups.some((group) => group.tasks.some((task) => task.driver === 'exec')),
-  );
-  if (!needed) return undefined;
+  if (given) return 'killAll' in given ? (given as ExecDriver) : undefined;
+  if (!needsExec(options)) return undefined;
   return (await createBuiltInDriver('exec', {
     logger: options.logger,
     ...(options.agent.execLogDir ? { execLogDir: options.agent.execLogDir } : {}),
@@ -52,24 +67,32 @@ async function execDriverFor(options: SuperviseOptions): Promise<ExecDriver | un
   })) as ExecDriver;
 }
 
-/** SIGKILLs the process group of every exec task still known to the driver. Synchronous. */
-function killExecTasks(agent: Agent, exec: ExecDriver | undefined): void {
-  if (!exec) return;
-  for (const alloc of agent.allocations) {
-    for (const task of alloc.tasks.values()) {
-      const pid = task.config.driver === 'exec' ? exec.describeTask(task.spec.id)?.pid : undefined;
-      if (pid === undefined) continue;
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
+/** `--exec-log-dir` (or the default one, when exec tasks will write there): made and writable. */
+async function checkExecLogDir(options: SuperviseOptions): Promise<void> {
+  const given = options.agent.execLogDir;
+  if (given === undefined && !needsExec(options)) return;
+  try {
+    await ensureWritableDirectory(given ?? DEFAULT_EXEC_LOG_DIR);
+  } catch (error) {
+    if (!(error instanceof DirectoryError)) throw error;
+    const what = given === undefined ? 'exec log directory' : `--exec-log-dir ${given}`;
+    throw new CliError(`${what}: ${error.message}`, EXIT.usage);
   }
 }
 
-export async function supervise(options: SuperviseOptions): Promise<AgentSummary> {
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
+}
+
+export async function supervise(options: SuperviseOptions): Promise<SuperviseSummary> {
   const { logger } = options;
+  // A closed stderr only silences the direct writes below (the logger guards its own fd).
+  watchOutput(process.stderr);
+  const stdout = watchOutput(process.stdout);
+  await checkExecLogDir(options);
   const exec = await execDriverFor(options);
   const inspection = await startInspection({
     logger,
@@ -86,12 +109,36 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
     logger,
     ...(inspection.observer ? { inspect: inspection.observer } : {}),
   });
-  const removeSignalHandlers = handleStopSignals(agent, {
+  // Stopping starts nothing new: a start still queued in the driver fails instead of racing the stop.
+  const stopper: Pick<Agent, 'stop'> = {
+    stop(stopOptions) {
+      exec?.refuseStarts();
+      return agent.stop(stopOptions);
+    },
+  };
+  const removeSignalHandlers = handleStopSignals(stopper, {
     mode: options.onSignal,
     logger,
     ...(options.signals ? { source: options.signals } : {}),
     ...(options.exit ? { exit: options.exit } : {}),
-    forceKill: () => killExecTasks(agent, exec),
+    ...(exec
+      ? {
+          forceKill: () => {
+            exec.killAll();
+            return withTimeout(exec.destroyAll(), FORCED_CLEANUP_MS);
+          },
+        }
+      : {}),
+  });
+  let stdoutClosedBy: string | undefined;
+  stdout.onClosed((code) => {
+    stdoutClosedBy = code;
+    if (options.onOutputClosed === 'stop') {
+      logger.warn({ code }, 'stdout closed: stopping the command, as a pipeline would');
+      void stopper.stop({ mode: 'kill' });
+    } else {
+      logger.warn({ code }, 'stdout closed: no more live output; the tasks go on');
+    }
   });
 
   try {
@@ -112,13 +159,15 @@ export async function supervise(options: SuperviseOptions): Promise<AgentSummary
     if (agent.url && options.agent.http?.ui !== false) process.stderr.write(`Web UI: ${agent.url}/ui\n`);
     const output = options.passThrough ? passThroughOutput(agent, logDir, view) : undefined;
     const summary = await agent.done;
+    // Nothing of a killed (or finished) agent's tasks may outlive it, whatever state a runner was in.
+    if (exec && !summary.tasks.some((task) => task.state === 'detached')) await exec.destroyAll();
     await output;
     view.finish(summary);
     if (options.passThrough && !options.agent.keepLogs) {
       for (const alloc of agent.allocations) removeAllocationLogs(logDir, alloc.id);
     }
     if (options.agent.keepLogs) process.stderr.write(`Task logs kept in ${logDir}\n`);
-    return summary;
+    return { ...summary, stdoutClosedBy };
   } finally {
     removeSignalHandlers();
     await inspection.close();

@@ -8,8 +8,9 @@ export function silentLogger(): Logger {
 }
 
 /**
- * Rate-limits repeated `error` lines of one cause (spec rule 10): at most one line per `windowMs`
- * per key; the next line that gets through carries how many were suppressed in between.
+ * Rate-limits repeated `error` lines of one cause (spec rule 10), and `warn` lines the same way: at
+ * most one line per `windowMs` per key; the next line that gets through carries how many were
+ * suppressed in between.
  */
 export class ErrorRateLimiter {
   private readonly lastAt = new Map<string, number>();

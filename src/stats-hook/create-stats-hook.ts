@@ -39,7 +39,7 @@ export interface CreateStatsHookOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** Joins a parent's actor system (the task runner's), so the inspector shows the tree. */
   parent?: AnyActorRef | undefined;
-  /** Error lines of one cause are let through at most once per this window. Default 60 s. */
+  /** Error and warn lines of one cause are let through at most once per this window. Default 60 s. */
   errorLogWindowMs?: number | undefined;
 }
 
@@ -82,7 +82,7 @@ const providedMachine = statsHookMachine.provide({
 
 /**
  * Creates the stats hook for one task: the `statsHookMachine` with its effects provided (the driver
- * call, the stream reader, the updater, pino logging with rate-limited errors).
+ * call, the stream reader, the updater, pino logging with rate-limited errors and warnings).
  */
 export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
   const { taskId, updater, random = Math.random } = options;
@@ -91,12 +91,13 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
   const logger = baseLogger.child(
     'task' in baseLogger.bindings() ? { hook: 'stats' } : { task: taskId, hook: 'stats' },
   );
-  const errorLimiter = new ErrorRateLimiter(options.errorLogWindowMs);
+  // Warn lines repeat as errors do (a stream that throws every interval): the same limit, per level.
+  const limiter = new ErrorRateLimiter(options.errorLogWindowMs);
 
   const log = (params: LogParams) => {
     const fields: Record<string, unknown> = params.error === undefined ? {} : { error: params.error };
-    if (params.level === 'error') {
-      const admitted = errorLimiter.admit(params.key ?? params.msg);
+    if (params.level === 'error' || params.level === 'warn') {
+      const admitted = limiter.admit(`${params.level}:${params.key ?? params.msg}`);
       if (!admitted) return;
       if (admitted.suppressed > 0) fields.suppressed = admitted.suppressed;
     }

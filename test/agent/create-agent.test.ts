@@ -115,7 +115,7 @@ describe('createAgent', () => {
     driver.exit(agent.allocations[0]!.tasks.get('t')!.spec.id);
   });
 
-  it('gives up waiting at the shutdown deadline and says so', async () => {
+  it('at the shutdown deadline, force-destroys what is still alive and says so', async () => {
     vi.useFakeTimers();
     const logs = captureLogs();
     const job = parseJob({
@@ -129,15 +129,30 @@ describe('createAgent', () => {
         },
       ],
     });
-    const agent = createAgent({ jobs: [job], logger: logs.logger, shutdownDeadlineMs: 500 });
+    const mock = createMockDriver();
+    const destroyed: string[] = [];
+    const destroyTask = mock.destroyTask.bind(mock);
+    mock.destroyTask = (taskId, options) => {
+      if (options?.force) destroyed.push(taskId);
+      return destroyTask(taskId, options);
+    };
+    const agent = createAgent({
+      jobs: [job],
+      logger: logs.logger,
+      shutdownDeadlineMs: 500,
+      drivers: { mock },
+    });
     await agent.start();
     const stopping = agent.stop();
     await vi.advanceTimersByTimeAsync(600);
     const summary = await stopping;
+    const destroyedByTheStop = [...destroyed];
     expect(summary.timedOut).toBe(true);
     expect(logs.at('warn').map((line) => line.msg)).toContain(
-      'shutdown deadline passed with tasks still alive',
+      'shutdown deadline passed with tasks still alive: killing them',
     );
+    // The deadline is the promise: the driver's force destroy ran, nothing of the task runs on.
+    expect(destroyedByTheStop).toContain(agent.allocations[0]!.tasks.get('stubborn')!.spec.id);
     await vi.advanceTimersByTimeAsync(10_000); // let the mock's kill timeout run out
   });
 

@@ -18,8 +18,10 @@ export interface CliProcess {
   exited: Promise<number>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `wrapper`: a command that execs the rest (`setpriv --reuid=… --`), so the child is still the CLI. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: string[] = []): CliProcess {
+  const [file, ...argv] = [...wrapper, process.execPath, BIN, ...args];
+  const child = spawn(file!, argv, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     // Task cgroups under a parent of the tests' own, removed after the run (test/support/cli-cgroups.ts).

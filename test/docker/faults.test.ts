@@ -111,7 +111,9 @@ describe('the engine goes away (socket refused)', () => {
     expect(logs.errors()).toEqual([]);
     const warns = logs.warnOrWorse();
     const hookWarns = warns.filter((line) => line.hook === 'stats');
-    expect(hookWarns.length).toBe(hookCounts().streamEnds);
+    // Repeated warns are rate-limited as errors are (one a minute per cause, then with a count).
+    expect(hookCounts().streamEnds).toBeGreaterThanOrEqual(3);
+    expect(hookWarns).toHaveLength(1);
     expect(hookWarns[0]).toMatchObject({ msg: 'stats stream failed' });
     // Driver: one warn at the start of the streak only.
     expect(warns.filter((line) => line.op === 'stats')).toHaveLength(1);

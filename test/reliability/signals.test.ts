@@ -255,6 +255,8 @@ describe('signals during every task state', () => {
     expect(exit).not.toHaveBeenCalled();
     signals.emit('SIGTERM', 'SIGTERM');
     expect(forceKill).toHaveBeenCalledOnce();
+    // The SIGKILLs ran synchronously; the exit follows once their cleanup settles.
+    await vi.advanceTimersByTimeAsync(0);
     expect(exit).toHaveBeenCalledWith(FORCED_EXIT_CODE);
     remove();
     // The process would be gone now; here the agent finishes its stop for the leak check.

@@ -305,6 +305,23 @@ describe('stats hook rules', () => {
     await expectNothingLeft(second.hook, failing);
   });
 
+  it('rule 10 (warn too): a stream that throws every interval logs its warn once a minute, then with a count', async () => {
+    const throwing = fakeStats(() => ({
+      samples: [sampleAt(Date.now())],
+      after: { throw: new Error('boom') },
+    }));
+    const { hook, logs } = startHook(throwing, { intervalMs: 1000 });
+    await vi.advanceTimersByTimeAsync(10 * MINUTE);
+    const warns = logs.at('warn');
+    // Without the limit: one warn per failed stream, one a second.
+    expect(throwing.calls.length).toBeGreaterThan(500);
+    expect(warns.map((line) => line.msg)).toEqual(Array(warns.length).fill('stats stream failed'));
+    expect(warns.length).toBeGreaterThanOrEqual(10);
+    expect(warns.length).toBeLessThanOrEqual(11);
+    expect(warns[1]?.suppressed).toBeGreaterThan(40);
+    await expectNothingLeft(hook, throwing);
+  });
+
   it('rule 11: a second poststart replaces the collector; exited twice or before poststart is a no-op', async () => {
     const stats = fakeStats(() => ({ samples: [], after: 'hang' }));
     const { hook, logs } = startHook(stats);

@@ -15,12 +15,9 @@ export interface CapturedLogger {
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 
-/** A real pino logger (debug and up) whose lines land in an array, parsed. */
-export function captureLogs(): CapturedLogger {
+/** A real pino logger (`level` and up, default debug) whose lines land in an array, parsed. */
+export function captureLogs(level: keyof typeof LEVELS = 'debug'): CapturedLogger {
   const lines: LogLine[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    { write: (line: string) => lines.push(JSON.parse(line) as LogLine) },
-  );
+  const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
   return { logger, lines, at: (level) => lines.filter((line) => line.level === LEVELS[level]) };
 }

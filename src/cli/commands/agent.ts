@@ -6,6 +6,7 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_HTTP_PORT, DEFAULT_METRICS_PREFIX } from '../../agent/defaults.js';
 import { CliError, EXIT, exitCodesHelp } from '../errors.js';
 import {
+  cgroupParentOption,
   durationArg,
   type InspectFlags,
   inspectOptions,
@@ -70,12 +71,7 @@ export function registerAgent(program: Command, globals: () => Promise<GlobalFla
     .addOption(outputOption())
     .option('--exec-log-dir <dir>', 'where the exec driver writes task stdout/stderr')
     .option('--keep-logs', "keep the tasks' log files when the agent ends (removed with it by default)")
-    .addOption(
-      new Option(
-        '--cgroup-parent <name>',
-        'cgroup under which exec tasks get theirs (default taskpulse)',
-      ).env('TASKPULSE_CGROUP_PARENT'),
-    )
+    .addOption(cgroupParentOption())
     .option(
       '--docker-socket <path>',
       'Docker Engine socket (default: DOCKER_HOST, else /var/run/docker.sock)',
@@ -95,10 +91,14 @@ Examples:
   $ taskpulse agent --keep-serving --metrics-prefix nomad_client_allocs web.job.yaml
   $ curl -s 'http://127.0.0.1:4646/v1/metrics?format=prometheus'
 
+Signals: INT, TERM, HUP, QUIT (also XCPU, PWR) stop the tasks (or detach, --on-signal); a second
+one SIGKILLs every task process and exits 130. USR2, ALRM, VTALRM, PROF, IO, XFSZ are ignored (a
+warn line). SIGKILL of the agent leaves the tasks running: see docs/cli.md.
+
 ${exitCodesHelp([
   [EXIT.ok, 'every task ended well, or SIGINT/SIGTERM stopped the agent and its tasks in time'],
-  [EXIT.taskFailed, 'a task failed, or a stop left tasks alive past --shutdown-deadline'],
-  [EXIT.usage, 'bad usage or an invalid job file (nothing started)'],
+  [EXIT.taskFailed, 'a task failed, or a stop had to force-kill tasks at --shutdown-deadline'],
+  [EXIT.usage, 'bad usage, an invalid job file or an unusable output path (nothing started)'],
   [EXIT.forced, 'a second SIGINT/SIGTERM forced the exit'],
 ])}`,
     )
@@ -123,6 +123,7 @@ ${exitCodesHelp([
         logger,
         output: flags.output,
         onSignal: flags.onSignal,
+        onOutputClosed: 'continue',
         ...inspectSettings(flags),
         agent: {
           jobs,

@@ -11,6 +11,7 @@ import { CommandNotRunnableError, resolveCommand } from '../../drivers/exec/spaw
 import { cpusArg, memoryArg } from '../docker-limits.js';
 import { CliError, EXIT, exitCodesHelp } from '../errors.js';
 import {
+  cgroupParentOption,
   durationArg,
   type InspectFlags,
   inspectOptions,
@@ -79,12 +80,7 @@ export function registerRun(program: Command, globals: () => Promise<GlobalFlags
         memoryArg,
       ),
     )
-    .addOption(
-      new Option(
-        '--cgroup-parent <name>',
-        'cgroup under which exec tasks get theirs (default taskpulse)',
-      ).env('TASKPULSE_CGROUP_PARENT'),
-    )
+    .addOption(cgroupParentOption())
     .option('--keep-logs', "keep the command's log files (stdout, stderr) after it ends")
     .passThroughOptions();
   for (const option of inspectOptions()) command.addOption(option);
@@ -101,12 +97,16 @@ Examples:
 
 ${exitCodesHelp([
   ['0-125', "the command's own exit code"],
-  [EXIT.usage, 'bad usage (nothing started)'],
+  [EXIT.usage, 'bad usage or an unusable output path (nothing started)'],
+  [EXIT.outputError, 'stdout failed (not a closed pipe): the command was stopped'],
   [EXIT.notExecutable, 'the command was found but cannot be executed'],
   [EXIT.cannotStart, 'the command was not found'],
-  ['128+n', 'signal n ended the command'],
-  [EXIT.forced, 'a second SIGINT/SIGTERM forced the exit'],
-])}`,
+  ['128+n', 'signal n ended the command (143: SIGTERM, after a stop signal to run)'],
+  [EXIT.forced, 'a second stop signal forced the exit (the command SIGKILLed first)'],
+  [EXIT.outputClosed, 'stdout was closed (| head): the command was stopped, as by SIGPIPE'],
+])}
+
+Signals as for \`agent\` (see its --help and docs/cli.md).`,
     )
     .action(async (argv: string[], flags: RunFlags) => {
       const [first] = argv;
@@ -156,6 +156,7 @@ ${exitCodesHelp([
         logger,
         output: flags.output,
         onSignal: 'kill',
+        onOutputClosed: 'stop',
         refreshMs: flags.interval,
         // As `time`: the command's own output is shown (the live table stays below it).
         passThrough: true,
@@ -167,6 +168,10 @@ ${exitCodesHelp([
           ...(flags.keepLogs ? { keepLogs: true } : {}),
         },
       });
+      if (summary.stdoutClosedBy !== undefined) {
+        process.exitCode = summary.stdoutClosedBy === 'EPIPE' ? EXIT.outputClosed : EXIT.outputError;
+        return;
+      }
       const task = summary.tasks[0];
       if (!task) throw new CliError('run: the task did not start', EXIT.cannotStart);
       process.exitCode = exitCodeOf(task.exitCode, task.signal, task.failed);

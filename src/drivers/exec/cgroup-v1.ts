@@ -28,12 +28,21 @@ export function createCgroupV1(mounts: Dirs, parent: string, name: string): Task
       }
       dirs[controller] = dir;
     }
+    // Opening the files can fail too (EMFILE): no half-made cgroup stays behind either way.
+    return openCgroupV1(dirs);
   } catch (error) {
     // Nothing runs in the directories yet: they come out at once.
-    for (const dir of made) rmdirSync(dir);
+    for (const dir of made.reverse()) rmdirQuietly(dir);
     throw error;
   }
-  return openCgroupV1(dirs);
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Already gone.
+  }
 }
 
 /** Opens existing v1 cgroup directories for reading (also how tests read a fixture). */
@@ -42,16 +51,16 @@ export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): Task
     const dir = dirs[controller];
     return dir === undefined ? undefined : HeldFile.openOptional(join(dir, file), size);
   };
-  const files = {
-    usage: at('cpuacct', 'cpuacct.usage'),
-    cpuacctStat: at('cpuacct', 'cpuacct.stat'),
-    cpuStat: at('cpu', 'cpu.stat'),
-    memoryStat: at('memory', 'memory.stat', 4096),
-    memoryUsage: at('memory', 'memory.usage_in_bytes'),
-    memoryMax: at('memory', 'memory.max_usage_in_bytes'),
-    kmemUsage: at('memory', 'memory.kmem.usage_in_bytes'),
-    kmemMax: at('memory', 'memory.kmem.max_usage_in_bytes'),
-  };
+  const files = HeldFile.openAll({
+    usage: () => at('cpuacct', 'cpuacct.usage'),
+    cpuacctStat: () => at('cpuacct', 'cpuacct.stat'),
+    cpuStat: () => at('cpu', 'cpu.stat'),
+    memoryStat: () => at('memory', 'memory.stat', 4096),
+    memoryUsage: () => at('memory', 'memory.usage_in_bytes'),
+    memoryMax: () => at('memory', 'memory.max_usage_in_bytes'),
+    kmemUsage: () => at('memory', 'memory.kmem.usage_in_bytes'),
+    kmemMax: () => at('memory', 'memory.kmem.max_usage_in_bytes'),
+  });
   const paths = [...new Set(Object.values(dirs))];
   const procsFiles = paths.map((dir) => join(dir, 'cgroup.procs'));
   const membershipFile = join(dirs.memory ?? dirs.cpuacct ?? paths[0] ?? '', 'cgroup.procs');

@@ -5,7 +5,7 @@
  * enabled for the parent, so every file is optional and only what was read is reported as measured.
  * Limits: `memory.max` (+ `memory.swap.max` 0), `cpu.weight`, `cpu.max`; OOM kills: `memory.events`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyAndRemove, readProcs } from './cgroup-remove.js';
 import { type CgroupLimits, type CgroupUsage, sharesToWeight, type TaskCgroup } from './cgroups.js';
@@ -37,19 +37,25 @@ export function createCgroupV2(mount: string, parent: string, name: string): Tas
   enableControllers(join(mount, parent));
   const dir = join(mount, parent, name);
   mkdirSync(dir);
-  return openCgroupV2(dir);
+  try {
+    return openCgroupV2(dir);
+  } catch (error) {
+    // EMFILE while opening its files: no half-made cgroup stays behind.
+    rmdirSync(dir);
+    throw error;
+  }
 }
 
 /** Opens an existing v2 cgroup directory for reading (also how tests read a fixture tree). */
 export function openCgroupV2(dir: string): TaskCgroup {
   const at = (file: string, size?: number) => HeldFile.openOptional(join(dir, file), size);
-  const files = {
-    cpuStat: at('cpu.stat'),
-    memoryCurrent: at('memory.current'),
-    memoryPeak: at('memory.peak'),
-    memoryStat: at('memory.stat', 4096),
-    swapCurrent: at('memory.swap.current'),
-  };
+  const files = HeldFile.openAll({
+    cpuStat: () => at('cpu.stat'),
+    memoryCurrent: () => at('memory.current'),
+    memoryPeak: () => at('memory.peak'),
+    memoryStat: () => at('memory.stat', 4096),
+    swapCurrent: () => at('memory.swap.current'),
+  });
   const procsFile = join(dir, 'cgroup.procs');
   return {
     version: 'v2',

@@ -9,7 +9,7 @@
  * - else none.
  * The parent directory is then created (or found) once, which proves the host lets us write there.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The v1 controllers the driver uses; each may be its own mount or share one (`cpu,cpuacct`). */
@@ -141,28 +141,70 @@ export function detectCgroupLayout(options: DetectOptions = {}): CgroupSupport {
   return { version: 'none', reason: 'no cgroup v1 cpuacct+memory hierarchies and no cgroup2 mount' };
 }
 
+/**
+ * Why `parent` cannot be a cgroup parent, or undefined when it can: a relative path of plain names
+ * (`taskpulse`, `batch/taskpulse`), never `..`, `.`, an absolute path or an empty segment (`..` made
+ * directories on the tmpfs above the hierarchies).
+ */
+export function cgroupParentProblem(parent: string): string | undefined {
+  if (parent === '') return 'must not be empty';
+  if (parent.startsWith('/')) return 'must be relative to the cgroup hierarchies (no leading "/")';
+  if (parent.length > 255) return 'must be at most 255 characters';
+  for (const segment of parent.split('/')) {
+    if (segment === '') return 'must not have an empty segment ("a//b" or a trailing "/")';
+    if (segment === '.' || segment === '..') return `must not contain "${segment}"`;
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(segment)) {
+      return `segment "${segment}" must be letters, digits, "_", "-" or "." (not first)`;
+    }
+  }
+  return undefined;
+}
+
+/** The mount points a layout uses (a co-mount such as `cpu,cpuacct` once). */
+function mountsOf(layout: CgroupLayout): string[] {
+  return layout.version === 'v2' ? [layout.mount] : [...new Set(Object.values(layout.mounts))];
+}
+
 /** The parent directories of task cgroups for a layout. */
 export function parentDirs(layout: CgroupLayout, parent: string): string[] {
-  if (layout.version === 'v2') return [join(layout.mount, parent)];
-  return [...new Set(Object.values(layout.mounts))].map((mount) => join(mount, parent));
+  return mountsOf(layout).map((mount) => join(mount, parent));
+}
+
+/** Every level of the parent in every hierarchy, outermost first (`<mount>/a`, `<mount>/a/b`). */
+export function parentLevels(layout: CgroupLayout, parent: string): string[] {
+  const segments = parent.split('/');
+  return mountsOf(layout).flatMap((mount) =>
+    segments.map((_, index) => join(mount, ...segments.slice(0, index + 1))),
+  );
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /**
- * Makes sure the parent directories exist and are writable, creating them when missing. Returns the
- * layout, or `none` with the reason when the host refuses (read-only cgroupfs, no delegation).
+ * Makes sure the parent directories exist and are writable, creating missing levels one by one
+ * (never a recursive mkdir). Returns the layout, or `none` with the reason when the host refuses
+ * (read-only cgroupfs, no delegation); `created` lists what this call made.
  */
-export function prepareCgroups(layout: CgroupSupport, parent: string): CgroupSupport {
+export function prepareCgroups(layout: CgroupSupport, parent: string, created: string[] = []): CgroupSupport {
   if (layout.version === 'none') return layout;
-  const created: string[] = [];
+  const made: string[] = [];
   try {
-    for (const dir of parentDirs(layout, parent)) {
-      if (existsSync(dir)) continue;
+    for (const dir of parentLevels(layout, parent)) {
+      if (isDirectory(dir)) continue;
       mkdirSync(dir);
-      created.push(dir);
+      made.push(dir);
     }
+    created.push(...made);
     return layout;
   } catch (error) {
-    for (const dir of created.reverse()) {
+    for (const dir of made.reverse()) {
       try {
         rmdirSync(dir);
       } catch {

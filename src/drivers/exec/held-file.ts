@@ -12,6 +12,26 @@ export function isGoneError(error: unknown): boolean {
 }
 
 export class HeldFile {
+  /** Held files open now in this process: the exec driver's fd budget counts them. */
+  static openCount = 0;
+
+  /**
+   * Opens a set of optional files, all or none: when one throws (EMFILE), those already opened are
+   * closed before the error goes on.
+   */
+  static openAll<K extends string>(
+    openers: Record<K, () => HeldFile | undefined>,
+  ): Record<K, HeldFile | undefined> {
+    const files = {} as Record<K, HeldFile | undefined>;
+    try {
+      for (const key of Object.keys(openers) as K[]) files[key] = openers[key]();
+    } catch (error) {
+      for (const file of Object.values<HeldFile | undefined>(files)) file?.close();
+      throw error;
+    }
+    return files;
+  }
+
   private fd: number | undefined;
   private buffer: Buffer;
 
@@ -21,6 +41,7 @@ export class HeldFile {
     initialSize = 1024,
   ) {
     this.fd = openSync(path, 'r');
+    HeldFile.openCount += 1;
     this.buffer = Buffer.allocUnsafe(initialSize);
   }
 
@@ -53,6 +74,7 @@ export class HeldFile {
       // Already closed by the OS side; nothing to free.
     }
     this.fd = undefined;
+    HeldFile.openCount -= 1;
   }
 }
 

@@ -7,23 +7,32 @@
  *   `setsid` has left the group but not the cgroup).
  * - Stdout and stderr go to `<logDir>/<alloc id>/<task>.{stdout,stderr}`, rotated and retained as the
  *   task's `logs` policy says (`task-logs.ts`), checked once a second while the task runs.
+ * - Without a cgroup the agent makes itself a child subreaper (native helper), so a process that
+ *   left the task's tree is re-parented to it and still killed with its task (see orphans.ts).
+ *   The log directory is made once, without a synchronous recursive mkdir.
+ * - Starts are bounded (concurrency and an fd budget, start-gate.ts); a start that fails for lack of
+ *   fds or processes (EMFILE, ENFILE, EAGAIN) is retried, never turned into a permanent failure.
  * - `taskStats` samples at once, then once per interval, and ends when the task's main process
  *   exits. Read failures other than "process gone" are retried inside the stream, never thrown.
  * See docs/drivers/exec.md for the configuration, the cgroup layouts and the measured costs.
  */
 import type { ChildProcess } from 'node:child_process';
+import { ensureWritableDirectory } from '../../runtime/ensure-directory.js';
 import { type Logger, silentLogger } from '../../runtime/logger.js';
 import { abortableSleep } from '../abortable-sleep.js';
 import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.js';
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import type { TaskResourceUsage } from '../usage.js';
-import { type CgroupSupport, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
+import { type CgroupSupport, cgroupParentProblem, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
 import { exactTimes, exitUsage, type TimedSample } from './exit-usage.js';
+import { HeldFile } from './held-file.js';
 import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
+import { addTaskPid, deleteTaskPid, type OrphanTracker, trackOrphans } from './orphans.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
 import { reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
 import { createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
+import { createStartGate, fdBudgetOf, openFileLimit } from './start-gate.js';
 import { type CgroupManager, createCgroupManager } from './task-cgroup.js';
 import { createLimitsApplier } from './task-limits.js';
 import {
@@ -51,6 +60,12 @@ export interface ExecDriverOptions {
   treeRescanMs?: number | undefined;
   /** For tests: the layout to assume instead of detecting it. */
   cgroupSupport?: CgroupSupport | undefined;
+  /** Task starts in flight at most. Default 32. */
+  startConcurrency?: number | undefined;
+  /** Fds the driver's held files may use. Default: the soft RLIMIT_NOFILE less a reserve. */
+  fdBudget?: number | undefined;
+  /** How long a start is retried while it fails for lack of fds or processes. Default 60 s. */
+  startRetryMs?: number | undefined;
 }
 
 export interface ExecDriver extends TaskDriver {
@@ -60,6 +75,15 @@ export interface ExecDriver extends TaskDriver {
   describeTask(
     taskId: string,
   ): { pid: number; stdoutPath: string; stderrPath: string; cgroupPaths: readonly string[] } | undefined;
+  /**
+   * SIGKILLs every process of every task now (process group, cgroup, /proc tree, adopted orphans),
+   * synchronously: for a forced exit, which cannot wait for the runners.
+   */
+  killAll(): void;
+  /** Force-destroys every task (kills, waits for the processes, removes the cgroups). */
+  destroyAll(): Promise<void>;
+  /** From now on every start fails (queued ones too): the agent is stopping. */
+  refuseStarts(): void;
 }
 
 interface ExecTask {
@@ -76,6 +100,8 @@ interface ExecTask {
   /** Monotonic ms at spawn, and the newest sample any stream yielded: the final sample's baselines. */
   startedAt: number;
   last: TimedSample | undefined;
+  /** A `stopTask` is in flight: a forced destroy meanwhile keeps the exit for its `waitTask`. */
+  stopping: boolean;
 }
 
 const POLL_MS = 20;
@@ -83,6 +109,16 @@ const POLL_MS = 20;
 const LOG_ROTATE_CHECK_MS = 1000;
 const STREAMS: readonly LogStream[] = ['stdout', 'stderr'];
 const SAMPLE_ATTEMPTS = 3;
+const DEFAULT_START_CONCURRENCY = 32;
+
+/** Failures that mean "not now" (out of fds or processes), never "never". */
+const TRANSIENT_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM', 'EBUSY']);
+function isTransient(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  return cause !== undefined && cause !== error && isTransient(cause);
+}
 
 function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -117,6 +153,9 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   const logger = (options.logger ?? silentLogger()).child({ driver: 'exec' });
   const logDir = options.logDir ?? DEFAULT_EXEC_LOG_DIR;
   const cgroupParent = options.cgroupParent ?? 'taskpulse';
+  const parentProblem = cgroupParentProblem(cgroupParent);
+  if (parentProblem) throw new Error(`exec driver: cgroupParent "${cgroupParent}" ${parentProblem}`);
+  const startRetryMs = options.startRetryMs ?? 60_000;
   const reapTimeoutMs = options.reapTimeoutMs ?? 2000;
   const host: HostCpu = readHostCpu();
   const swapOnHost = hostHasSwap();
@@ -153,6 +192,22 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
 
   const applyLimits = createLimitsApplier(logger, () => support);
 
+  let orphans: OrphanTracker | undefined;
+  let refusing = false;
+  const refused = (spec: TaskSpec) =>
+    new RecoverableError(`exec task ${spec.id} not started: the agent is stopping`, false);
+  let logDirReady: Promise<void> | undefined;
+  const gate = createStartGate({
+    concurrency: options.startConcurrency ?? DEFAULT_START_CONCURRENCY,
+    fdBudget: options.fdBudget ?? fdBudgetOf(openFileLimit()),
+    fdsInUse: () => HeldFile.openCount,
+    onFdWait: (waiting) =>
+      logger.info({ waiting, heldFds: HeldFile.openCount }, 'fd budget reached: task starts wait'),
+  });
+
+  /** Exits of tasks force-destroyed while a stop was waiting (the agent's shutdown deadline). */
+  const destroyedWhileStopping = new Map<string, ExitResult>();
+
   const find = (taskId: string) => {
     const task = tasks.get(taskId);
     if (!task) throw new TaskNotFoundError(taskId);
@@ -163,6 +218,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   const signalTask = (task: ExecTask, signal: NodeJS.Signals) => {
     const pids = new Set<number>(task.cgroup?.pids() ?? []);
     if (!task.exit) for (const pid of listProcessTree(task.pid)) pids.add(pid);
+    if (!task.cgroup) for (const pid of orphans?.pidsOf(task.spec.id) ?? []) pids.add(pid);
     signalQuietly(-task.pid, signal);
     for (const pid of pids) signalQuietly(pid, signal);
   };
@@ -172,6 +228,8 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
     try {
       return manager.create(taskId);
     } catch (error) {
+      // Out of fds or memory for a moment: the start is retried, cgroups stay on.
+      if (isTransient(error)) throw error;
       // The host refused (delegation, read-only cgroupfs): say so once and carry on without.
       logger.info(
         { error: (error as Error).message },
@@ -182,6 +240,96 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       return undefined;
     }
   };
+
+  async function startOnce(spec: TaskSpec): Promise<TaskHandle> {
+    if (refusing) throw refused(spec);
+    const cgroup = newCgroup(spec.id);
+    // Before the process exists: an escapee of its first microseconds must already come to us.
+    if (!cgroup) orphans ??= trackOrphans(logger);
+    let spawned: Awaited<ReturnType<typeof spawnTask>>;
+    let spawnedPid: number | undefined;
+    try {
+      applyLimits(spec, cgroup);
+      spawned = await spawnTask({
+        spec,
+        logDir,
+        ...(cgroup ? { procsFiles: cgroup.procsFiles } : {}),
+        ...(options.inheritEnv === false ? { inheritEnv: false } : {}),
+        onPid: (pid) => {
+          spawnedPid = pid;
+          addTaskPid(pid);
+        },
+      });
+    } catch (error) {
+      if (spawnedPid !== undefined) deleteTaskPid(spawnedPid);
+      await cgroup?.remove();
+      manager?.release();
+      throw error;
+    }
+    const { child, pid } = spawned;
+    const startedAt = performance.now();
+    if (!cgroup) resetReapedBaseline();
+    const life = new AbortController();
+    const logPaths = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
+    const rotate = () => {
+      for (const stream of STREAMS) {
+        try {
+          rotateLog(logPaths, stream, spec.logs ?? DEFAULT_LOG_POLICY);
+        } catch (error) {
+          logger.warn({ task: spec.id, stream, error: String(error) }, 'cannot rotate the task log');
+        }
+      }
+    };
+    const rotation = setInterval(rotate, LOG_ROTATE_CHECK_MS);
+    rotation.unref();
+    const task: ExecTask = {
+      spec,
+      pid,
+      child,
+      cgroup,
+      stdoutPath: spawned.stdoutPath,
+      stderrPath: spawned.stderrPath,
+      exit: undefined,
+      exited: new Promise<ExitResult>((resolve) => {
+        child.once('exit', (code, signal) => {
+          // Read at once, before anything else runs: the kernel's figures for the ended task.
+          const exitedAt = performance.now();
+          const timestamp = Date.now();
+          const cgroupUsage = cgroup && readQuietly(() => cgroup.read());
+          const oomKills = (cgroup && readQuietly(() => cgroup.oomKills())) ?? 0;
+          const reaped = cgroup ? Promise.resolve(undefined) : reapedCpu();
+          const exit: ExitResult = { exitCode: code, signal, oomKilled: oomKills > 0 };
+          task.exit = exit;
+          clearInterval(rotation);
+          rotate();
+          life.abort();
+          void reaped.then((rusage) => {
+            const usage = exitUsage({
+              times: exactTimes(cgroupUsage, rusage, task.last),
+              cgroup: cgroupUsage,
+              last: task.last,
+              startedAt: task.startedAt,
+              exitedAt,
+              timestamp,
+              host,
+            });
+            if (usage) exit.usage = usage;
+            if (exit.oomKilled) logger.info({ task: spec.id, oomKills }, 'exec task was OOM killed');
+            resolve(exit);
+          });
+        });
+      }),
+      life,
+      stopping: false,
+      startedAt,
+      last: undefined,
+    };
+    // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
+    child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));
+    tasks.set(spec.id, task);
+    logger.debug({ task: spec.id, pid, command: spawned.command }, 'exec task started');
+    return { taskId: spec.id, startedAt: Date.now(), pid };
+  }
 
   async function* stream(task: ExecTask, intervalMs: number, signal: AbortSignal) {
     const stop = AbortSignal.any([signal, task.life.signal]);
@@ -238,86 +386,32 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
 
     async startTask(spec: TaskSpec): Promise<TaskHandle> {
       if (tasks.has(spec.id)) throw new RecoverableError(`task already exists: ${spec.id}`, false);
-      const cgroup = newCgroup(spec.id);
-      let spawned: Awaited<ReturnType<typeof spawnTask>>;
-      try {
-        applyLimits(spec, cgroup);
-        spawned = await spawnTask({
-          spec,
-          logDir,
-          ...(cgroup ? { procsFiles: cgroup.procsFiles } : {}),
-          ...(options.inheritEnv === false ? { inheritEnv: false } : {}),
-        });
-      } catch (error) {
-        await cgroup?.remove();
-        manager?.release();
-        throw error;
-      }
-      const { child, pid } = spawned;
-      const startedAt = performance.now();
-      if (!cgroup) resetReapedBaseline();
-      const life = new AbortController();
-      const logPaths = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
-      const rotate = () => {
-        for (const stream of STREAMS) {
-          try {
-            rotateLog(logPaths, stream, spec.logs ?? DEFAULT_LOG_POLICY);
-          } catch (error) {
-            logger.warn({ task: spec.id, stream, error: String(error) }, 'cannot rotate the task log');
-          }
-        }
-      };
-      const rotation = setInterval(rotate, LOG_ROTATE_CHECK_MS);
-      rotation.unref();
-      const task: ExecTask = {
-        spec,
-        pid,
-        child,
-        cgroup,
-        stdoutPath: spawned.stdoutPath,
-        stderrPath: spawned.stderrPath,
-        exit: undefined,
-        exited: new Promise<ExitResult>((resolve) => {
-          child.once('exit', (code, signal) => {
-            // Read at once, before anything else runs: the kernel's figures for the ended task.
-            const exitedAt = performance.now();
-            const timestamp = Date.now();
-            const cgroupUsage = cgroup && readQuietly(() => cgroup.read());
-            const oomKills = (cgroup && readQuietly(() => cgroup.oomKills())) ?? 0;
-            const reaped = cgroup ? Promise.resolve(undefined) : reapedCpu();
-            const exit: ExitResult = { exitCode: code, signal, oomKilled: oomKills > 0 };
-            task.exit = exit;
-            clearInterval(rotation);
-            rotate();
-            life.abort();
-            void reaped.then((rusage) => {
-              const usage = exitUsage({
-                times: exactTimes(cgroupUsage, rusage, task.last),
-                cgroup: cgroupUsage,
-                last: task.last,
-                startedAt: task.startedAt,
-                exitedAt,
-                timestamp,
-                host,
-              });
-              if (usage) exit.usage = usage;
-              if (exit.oomKilled) logger.info({ task: spec.id, oomKills }, 'exec task was OOM killed');
-              resolve(exit);
+      logDirReady ??= ensureWritableDirectory(logDir).catch((error: unknown) => {
+        throw new RecoverableError(`exec log directory: ${(error as Error).message}`, false);
+      });
+      await logDirReady;
+      const deadline = Date.now() + startRetryMs;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await gate.run(() => startOnce(spec));
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          if (Date.now() >= deadline) {
+            throw new RecoverableError(`cannot start ${spec.id}: ${(error as Error).message}`, true, {
+              cause: error,
             });
-          });
-        }),
-        life,
-        startedAt,
-        last: undefined,
-      };
-      // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
-      child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));
-      tasks.set(spec.id, task);
-      logger.debug({ task: spec.id, pid, command: spawned.command }, 'exec task started');
-      return { taskId: spec.id, startedAt: Date.now(), pid };
+          }
+          logger.debug(
+            { task: spec.id, attempt, error: String(error) },
+            'exec start failed for now, retrying',
+          );
+          await abortableSleep(Math.min(10 * 2 ** attempt, 500), new AbortController().signal);
+        }
+      }
     },
-
     async waitTask(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
+      const destroyed = destroyedWhileStopping.get(taskId);
+      if (destroyed && destroyedWhileStopping.delete(taskId)) return destroyed;
       const task = find(taskId);
       if (!signal) return task.exited;
       return Promise.race([
@@ -331,12 +425,17 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
 
     async stopTask(taskId: string, { timeoutMs, signal = 'SIGTERM' }: StopOptions): Promise<void> {
       const task = find(taskId);
-      if (!task.exit) {
-        signalTask(task, signal);
-        await waitUntil(() => task.exit !== undefined && !groupAlive(task.pid), timeoutMs);
+      task.stopping = true;
+      try {
+        if (!task.exit) {
+          signalTask(task, signal);
+          await waitUntil(() => task.exit !== undefined && !groupAlive(task.pid), timeoutMs);
+        }
+        signalTask(task, 'SIGKILL');
+        await task.exited;
+      } finally {
+        task.stopping = false;
       }
-      signalTask(task, 'SIGKILL');
-      await task.exited;
     },
 
     async destroyTask(taskId: string, { force = false } = {}): Promise<void> {
@@ -356,8 +455,22 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         logger.warn({ task: taskId, paths: task.cgroup.paths }, 'cannot remove the task cgroup');
       }
       tasks.delete(taskId);
+      if (task.stopping && task.exit) destroyedWhileStopping.set(taskId, task.exit);
+      deleteTaskPid(task.pid);
       releaseChild(task.child);
       if (![...tasks.values()].some((other) => other.cgroup)) manager?.release();
+    },
+
+    refuseStarts() {
+      refusing = true;
+    },
+
+    killAll() {
+      for (const task of tasks.values()) signalTask(task, 'SIGKILL');
+    },
+
+    async destroyAll() {
+      await Promise.allSettled([...tasks.keys()].map((id) => this.destroyTask(id, { force: true })));
     },
 
     async taskStats(taskId: string, intervalMs: number, signal: AbortSignal) {

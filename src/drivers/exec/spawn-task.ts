@@ -1,6 +1,7 @@
 /**
  * Starts one exec task: checks the command and cwd first (so a typo is a clear, final error rather
- * than exit 127), opens the per-task log files (`task-logs.ts`), and spawns the process detached (its own session and
+ * than exit 127), opens the per-task log files (`task-logs.ts`, under a log directory the driver made
+ * beforehand), and spawns the process detached (its own session and
  * process group, pgid = pid) with stdout/stderr going to the files, never to the agent's stdout.
  *
  * With a cgroup, the process is started through a tiny `sh` wrapper that writes its own pid into
@@ -14,6 +15,7 @@ import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 
 import { delimiter, isAbsolute, resolve } from 'node:path';
 import type { ExecTaskConfig, TaskSpec } from '../contract.js';
 import { RecoverableError } from '../errors.js';
+import { TASK_ID_ENV } from './orphans.js';
 import { taskLogPaths } from './task-logs.js';
 
 /** Exit code of the wrapper when it cannot join the cgroup (its stderr log says which file). */
@@ -30,11 +32,14 @@ const JOIN_SCRIPT = [
 
 export interface SpawnTaskOptions {
   spec: TaskSpec;
+  /** An existing, writable directory (the driver makes it once: see `ensureWritableDirectory`). */
   logDir: string;
   /** `cgroup.procs` files to join before the command runs. */
   procsFiles?: readonly string[];
   /** Merge the agent's environment under the task's. Default true. */
   inheritEnv?: boolean;
+  /** Called synchronously with the pid as soon as the process exists. */
+  onPid?: (pid: number) => void;
 }
 
 export interface SpawnedTask {
@@ -127,12 +132,22 @@ export async function spawnTask(options: SpawnTaskOptions): Promise<SpawnedTask>
   const config = execConfigOf(spec);
   const cwd = resolve(config.cwd ?? process.cwd());
   checkCwd(cwd);
-  const env = { ...(options.inheritEnv === false ? {} : process.env), ...spec.env };
+  // The task id in the environment: how a process that left the task's tree is still told apart.
+  const env: NodeJS.ProcessEnv = {
+    ...(options.inheritEnv === false ? {} : process.env),
+    ...spec.env,
+    [TASK_ID_ENV]: spec.id,
+  };
   const command = resolveCommand(config.command, cwd, env.PATH);
   const args = config.args ?? [];
 
   const logs = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
-  mkdirSync(logs.dir, { recursive: true });
+  // One level under a directory known to exist: never a recursive mkdir (it spins on /proc/x).
+  try {
+    mkdirSync(logs.dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   const stdoutPath = logs.live('stdout');
   const stderrPath = logs.live('stderr');
   const out = openSync(stdoutPath, 'a');
@@ -147,6 +162,7 @@ export async function spawnTask(options: SpawnTaskOptions): Promise<SpawnedTask>
             ['-c', JOIN_SCRIPT, 'taskpulse-join', String(procsFiles.length), ...procsFiles, command, ...args],
           ];
     const child = spawn(file, argv, { cwd, env, detached: true, stdio: ['ignore', out, err] });
+    if (child.pid !== undefined) options.onPid?.(child.pid);
     try {
       await once(child, 'spawn');
     } catch (error) {

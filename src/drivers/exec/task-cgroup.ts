@@ -7,6 +7,7 @@ import {
   type CgroupSupport,
   cgroupName,
   parentDirs,
+  parentLevels,
   prepareCgroups,
   type TaskCgroup,
 } from './cgroups.js';
@@ -22,6 +23,8 @@ export interface CgroupManager {
 }
 
 export function createCgroupManager(layout: CgroupLayout, parent: string): CgroupManager {
+  /** Outer levels of a nested parent that did not exist before: removed again once empty. */
+  const ownLevels = new Set(parentLevels(layout, parent).filter((dir) => !existsSync(dir)));
   const make = (name: string) =>
     layout.version === 'v1'
       ? createCgroupV1(layout.mounts, parent, name)
@@ -30,10 +33,9 @@ export function createCgroupManager(layout: CgroupLayout, parent: string): Cgrou
     layout,
     prepare() {
       // A probe: create the parent to prove we may, and leave nothing behind until a task needs it.
-      const existed = parentDirs(layout, parent).filter((dir) => existsSync(dir));
-      const ready = prepareCgroups(layout, parent);
-      if (ready.version !== 'none')
-        removeEmpty(parentDirs(layout, parent).filter((dir) => !existed.includes(dir)));
+      const created: string[] = [];
+      const ready = prepareCgroups(layout, parent, created);
+      removeEmpty(created.reverse());
       return ready;
     },
     create(taskId) {
@@ -51,6 +53,11 @@ export function createCgroupManager(layout: CgroupLayout, parent: string): Cgrou
     },
     release() {
       removeEmpty(parentDirs(layout, parent));
+      removeEmpty(
+        parentLevels(layout, parent)
+          .filter((dir) => ownLevels.has(dir))
+          .reverse(),
+      );
     },
   };
 }

@@ -207,9 +207,10 @@ export const statsHookMachine = setup({
       ],
     },
     poststart: {
-      // A second poststart replaces the collector: leaving the current state stops it first.
+      // A second poststart replaces the collector: a transition of the root to a child exits the
+      // active child first (so the call, stream or timer stops), then enters `retrying` afresh,
+      // `retrying` itself included; `reenter` would change nothing here.
       target: '.retrying',
-      reenter: true,
       actions: {
         type: 'log',
         params: { level: 'debug', msg: 'poststart again, replacing the stats collector' },

@@ -54,6 +54,7 @@ const RETRYABLE_START: ReadonlySet<StartError> = new Set(['recoverable', 'plugin
 export type RunnerEventKey =
   | 'start'
   | 'kill'
+  | 'restart'
   | 'shutdown'
   | 'done:startTask'
   | 'error:startTask'
@@ -67,7 +68,9 @@ export type RunnerEventKey =
 
 export interface RunnerEvent {
   key: RunnerEventKey;
+  /** A key of `EXITS`, or the exit itself. */
   exit?: string;
+  exitValue?: Exit;
   startError?: StartError;
   message?: string;
 }
@@ -88,21 +91,27 @@ export interface RunnerConfig {
 export interface RunnerRecord {
   state: RunnerState;
   killRequested: boolean;
+  /** A user asked for a restart (Nomad's `alloc restart`): outside the policy, at once. */
+  restartRequested: boolean;
   restarts: number;
   failed: boolean;
   lastExit: Exit | undefined;
   window: ReferenceWindow | undefined;
   verdict: ReferenceVerdict | undefined;
+  /** The delay of the current `restarting` state. */
+  restartDelayMs: number | undefined;
 }
 
 export const initialRunnerRecord = (): RunnerRecord => ({
   state: 'pending',
   killRequested: false,
+  restartRequested: false,
   restarts: 0,
   failed: false,
   lastExit: undefined,
   window: undefined,
   verdict: undefined,
+  restartDelayMs: undefined,
 });
 
 /** Effects of entering a state (Nomad: task events on entry, hooks by phase). */
@@ -186,10 +195,25 @@ function decided(record: RunnerRecord, before: Effect[], label: string): RunnerS
       label: `${label}, killed`,
     };
   }
+  if (record.restartRequested) {
+    return {
+      record: { ...record, state: 'restarting', restartDelayMs: 0 },
+      effects: [
+        ...before,
+        {
+          type: 'taskEvent',
+          params: { type: 'Restarting', message: 'User requested restart', restartInMs: 0 },
+        },
+      ],
+      calls: [],
+      timerMs: 0,
+      label: `${label}, restarting as asked`,
+    };
+  }
   const verdict = record.verdict;
   if (verdict?.restart) {
     return {
-      record: { ...record, state: 'restarting' },
+      record: { ...record, state: 'restarting', restartDelayMs: verdict.delayMs },
       effects: [
         ...before,
         {
@@ -239,7 +263,7 @@ const enter = (
   if (state === 'killing')
     calls.push({ src: 'stopTask', input: { ...input, timeoutMs: config.killTimeoutMs } });
   return {
-    record: { ...record, state, killRequested: record.killRequested || state === 'killing' },
+    record: { ...record, state },
     effects: [...effects, ...entryEffects(state)],
     calls,
     timerMs: undefined,
@@ -326,9 +350,30 @@ export function stepRunner(
     }
     case 'starting kill':
     case 'running kill':
-      return enter(record, 'killing', [], config, `${state} + kill → killing`);
+      return enter({ ...record, killRequested: true }, 'killing', [], config, `${state} + kill → killing`);
+    case 'running restart':
+      return enter(
+        { ...record, restartRequested: true },
+        'killing',
+        [
+          {
+            type: 'taskEvent',
+            params: { type: 'Restart Signaled', message: 'User requested task to restart' },
+          },
+        ],
+        config,
+        'running + restart → killing',
+      );
+    case 'killing kill':
+      return {
+        record: { ...record, killRequested: true },
+        effects: [],
+        calls: [],
+        timerMs: undefined,
+        label: 'killing + kill (the task stays dead)',
+      };
     case 'running done:waitTask': {
-      const exit = EXITS[event.exit ?? 'exit-0']!;
+      const exit = event.exitValue ?? EXITS[event.exit ?? 'exit-0']!;
       const next = decide({ ...record, lastExit: exit }, config, isSuccess(exit), now);
       return toExited(next, [], config, `running + ${event.exit} → exited`);
     }
@@ -344,7 +389,7 @@ export function stepRunner(
     }
     case 'killing done:stopTask':
       return toExited(
-        { ...record, lastExit: EXITS[event.exit ?? 'exit-1'] },
+        { ...record, lastExit: event.exitValue ?? EXITS[event.exit ?? 'exit-1'] },
         [],
         config,
         'killing + stopped → exited',
@@ -368,9 +413,15 @@ export function stepRunner(
       return decided(record, [], 'exited + destroyed');
     case 'exited error:destroyTask':
       return decided(record, [{ type: 'log', params: { level: 'warn' } }], 'exited + destroy failed');
-    case 'restarting after:restartDelay': {
-      const next = { ...record, restarts: record.restarts + 1 };
-      return enter(next, 'starting', [], config, 'restarting + delay → starting');
+    case 'restarting after:restartDelay':
+    case 'restarting restart': {
+      const next = {
+        ...record,
+        restarts: record.restarts + 1,
+        restartRequested: false,
+        restartDelayMs: undefined,
+      };
+      return enter(next, 'starting', [], config, `restarting + ${event.key} → starting`);
     }
     case 'restarting kill':
       return enter(
@@ -389,6 +440,7 @@ export function runnerAlphabet(): RunnerEvent[] {
   return [
     { key: 'start' },
     { key: 'kill' },
+    { key: 'restart' },
     { key: 'shutdown' },
     { key: 'done:startTask' },
     ...(Object.keys(START_ERRORS) as StartError[]).map((startError) => ({

@@ -8,7 +8,7 @@
 export default {
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
-  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
+  vitest: { configFile: 'vitest.mutation.config.ts', related: true },
   coverageAnalysis: 'perTest',
   mutate: ['machines/**/*.ts', 'src/stats-hook/**/*.ts', 'src/task-runner/**/*.ts'],
   // TypeScript 7's tsc has no compiler API, so @stryker-mutator/typescript-checker cannot run: no

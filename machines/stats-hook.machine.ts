@@ -83,9 +83,8 @@ export type StatsHookEvent =
 export interface LogParams {
   level: 'debug' | 'info' | 'warn' | 'error';
   msg: string;
+  /** `error` lines are rate-limited by `msg`: one cause, one text (rule 10). */
   error?: string;
-  /** Errors of the same key are rate-limited together. */
-  key?: string;
 }
 
 export interface ReadStatsInput {
@@ -271,7 +270,6 @@ export const statsHookMachine = setup({
                   level: 'error',
                   msg: LOG_TEXT.openFailed,
                   error: describeError(event.error),
-                  key: 'open-failed',
                 }),
               },
             ],
@@ -285,7 +283,7 @@ export const statsHookMachine = setup({
             'recordOpenError',
             {
               type: 'log',
-              params: { level: 'error', msg: LOG_TEXT.openTimedOut, key: 'open-timeout' },
+              params: { level: 'error', msg: LOG_TEXT.openTimedOut },
             },
           ],
         },
@@ -374,7 +372,8 @@ export const statsHookMachine = setup({
   },
   output: ({ context }) => ({
     taskId: context.taskId,
-    reason: context.reason ?? 'exited',
+    // Every way into `terminal` says why (stopBecause, stopOnFinalError).
+    reason: context.reason as StatsHookStopReason,
     ...context.counts,
   }),
 });

@@ -96,7 +96,7 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
   const log = (params: LogParams) => {
     const fields: Record<string, unknown> = params.error === undefined ? {} : { error: params.error };
     if (params.level === 'error') {
-      const admitted = errorLimiter.admit(params.key ?? params.msg);
+      const admitted = errorLimiter.admit(params.msg);
       if (!admitted) return;
       if (admitted.suppressed > 0) fields.suppressed = admitted.suppressed;
     }

@@ -218,7 +218,7 @@ function checkAgainstOracle(): void {
   const initial = step === undefined;
   const expectedLevels = (initial ? [] : step.row.logs).filter((level) => {
     if (level !== 'error') return true;
-    const key = step?.row.key === 'after:openTimeout' ? 'open-timeout' : 'open-failed';
+    const key = step?.row.key === 'after:openTimeout' ? 'timed out' : 'open failed';
     const last = run.errorAdmittedAt.get(key);
     if (last !== undefined && Date.now() - last < 60_000) return false; // rule 10: rate-limited
     run.errorAdmittedAt.set(key, Date.now());

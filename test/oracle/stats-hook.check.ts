@@ -8,6 +8,7 @@ import { statsHookMachine } from '../../machines/stats-hook.machine.js';
 import { effectsOf, pureRunner } from './pure-step.js';
 import {
   ERROR_VARIANTS,
+  errorText,
   type HookConfig,
   type HookEvent,
   type HookRecord,
@@ -104,6 +105,11 @@ export function checkStep(
       typeof line.params.msg === 'string' && line.params.msg.length > 0,
       `${where}: a log line says something`,
     ).toBe(true);
+  const named = step.row.namesError && event.error ? errorText(event.error) : undefined;
+  expect(
+    logs.map((a) => a.params.error),
+    `${where}: the log line of ${rowName} ${named ? 'names the error' : 'carries no error'}`,
+  ).toEqual(logs.map(() => named));
   const published = effects.named.filter((a) => a.type === 'publishSample').map((a) => a.params.sample);
   const sent = toMachineEvent(runner, event) as { sample?: unknown };
   expect(published, `${where}: samples handed to the updater`).toEqual(step.row.publish ? [sent.sample] : []);

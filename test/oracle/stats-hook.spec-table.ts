@@ -9,6 +9,12 @@ export type HookState = 'retrying' | 'streaming' | 'backoff' | 'terminal';
 export type HookStopReason = 'exited' | 'shutdown' | 'not-implemented' | 'unrecoverable';
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
+/** How a log line names an error: its message, or the value itself. */
+export function errorText(error: ErrorVariant): string {
+  const value: unknown = ERROR_VARIANTS[error];
+  return typeof value === 'string' ? value : String((value as { message: string }).message);
+}
+
 /** The error classes of rule 4, each with the wire form a driver (or a plugin across a process) sends. */
 export const ERROR_VARIANTS = {
   'not-implemented': { code: 'TASKPULSE_STATS_NOT_IMPLEMENTED', message: 'stats not implemented' },
@@ -60,6 +66,8 @@ export interface HookRow {
   to: HookState;
   /** Log levels of the lines the step writes, in order. */
   logs: Level[];
+  /** The line names the error (its message), so an operator sees which one. */
+  namesError?: true;
   /** Counters the step raises by one (entering `retrying` also counts a call). */
   counts?: Counter[];
   /** The sample goes to the updater. */
@@ -106,6 +114,7 @@ export const HOOK_TABLE: readonly HookRow[] = [
       label: `open error ${error}`,
       to: 'terminal',
       logs: ['debug'],
+      ...(error === 'unrecoverable' ? { namesError: true as const } : {}),
       reason: FINAL[error],
     }),
   ),
@@ -127,6 +136,7 @@ export const HOOK_TABLE: readonly HookRow[] = [
     label: 'open error, anything else',
     to: 'backoff',
     logs: ['error'],
+    namesError: true,
     counts: ['openErrors'],
     failedOpens: 'raise',
     backoff: 'retry',
@@ -196,6 +206,7 @@ export const HOOK_TABLE: readonly HookRow[] = [
       label: `stream threw ${error}`,
       to: 'terminal',
       logs: ['debug'],
+      ...(error === 'unrecoverable' ? { namesError: true as const } : {}),
       reason: FINAL[error],
     }),
   ),
@@ -206,6 +217,7 @@ export const HOOK_TABLE: readonly HookRow[] = [
     label: 'stream threw',
     to: 'backoff',
     logs: ['warn'],
+    namesError: true,
     counts: ['streamEnds'],
     backoff: 'interval',
   },

@@ -21,7 +21,7 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   thresholds: { high: 95, low: 90, break: null },
   concurrency: 2,
-  timeoutMS: 10_000,
+  timeoutMS: 5_000,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

@@ -29,8 +29,9 @@ class OracleFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     include: mutationTests,
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // A mutant that makes a test wait forever fails it quickly (the tests take milliseconds).
+    testTimeout: 3_000,
+    hookTimeout: 3_000,
     restoreMocks: true,
     // Each mutant reruns the suite: fewer runs per fixed seed (see test/property/seeds.ts).
     env: { PROPERTY_RUNS_SCALE: '0.2' },

@@ -72,16 +72,4 @@ describe('task runner placeholders', () => {
       'Wait failed: waitTask is provided by src/task-runner',
     );
   });
-
-  it('stopTask and destroyTask: each fails, naming the effect', async () => {
-    const { logs } = await runWith({ startTask: fromPromise(async () => {}), waitTask: hang }, [
-      'start',
-      'kill',
-    ]);
-    await settle();
-    expect(logs.map((l) => l.error)).toEqual([
-      'stopTask is provided by src/task-runner',
-      'destroyTask is provided by src/task-runner',
-    ]);
-  });
 });

@@ -44,6 +44,10 @@ export function decideRestart(
   if (outcome === 'success' && jobType === 'batch') {
     return { restart: false, failed: false, message: 'Exited successfully' };
   }
+  // With no restarts allowed (`run`, or `attempts: 0`) there are no attempts to exceed, in either
+  // mode: as Nomad, mode `delay` does not wait out the window to restart a task allowed none.
+  if (policy.attempts === 0)
+    return { restart: false, failed: true, message: 'Restarts not allowed by the policy' };
   const current =
     window === undefined || now - window.startedAt > policy.intervalMs
       ? { startedAt: now, count: 0 }
@@ -65,8 +69,5 @@ export function decideRestart(
       message: 'Exceeded allowed attempts, applying a delay',
     };
   }
-  // With no restarts allowed (`run`, or `attempts: 0`) there were no attempts to exceed.
-  if (policy.attempts === 0)
-    return { restart: false, failed: true, message: 'Restarts not allowed by the policy' };
   return { restart: false, failed: true, message: 'Exceeded allowed attempts' };
 }

@@ -178,6 +178,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       try {
         hook[phase]?.(hookContext);
       } catch (error) {
+        // Stryker disable next-line StringLiteral: log text
         logger.error({ hook: hook.name, phase, error: String(error) }, 'task hook failed');
       }
     }
@@ -190,6 +191,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       // Killed while the driver was still starting it: the task came up after the runner stopped
       // supervising it. Destroy it, or a process started a moment too late would be left behind.
       if (signal.aborted && actor.getSnapshot().context.killRequested) {
+        // Stryker disable next-line StringLiteral: log text
         logger.debug('task started after it was killed: destroying it');
         await driver.destroyTask(task.id, { force: true });
       }
@@ -240,6 +242,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       const state = stateName(snapshot.value);
       if (state === lastState) return;
       lastState = state;
+      // Stryker disable next-line StringLiteral: log text
       logger.debug({ state }, 'task state changed');
       bus?.emit('task:state', {
         ...ref,
@@ -247,6 +250,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
         ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
       });
     },
+    // Stryker disable next-line StringLiteral: log text
     error: (error) => logger.error({ error: String(error) }, 'task runner crashed'),
   });
 

@@ -22,11 +22,29 @@ import {
   type ModelSnapshot,
 } from '../../src/testing/machine-test-model.js';
 import {
+  type ErrorVariant,
+  type HookEvent,
+  type HookEventKey,
+  type HookRecord,
+  type HookStep,
+  initialRecord,
+  SPEC_DEFAULTS,
+  stepHook,
+} from '../oracle/stats-hook.spec-table.js';
+import {
   createScriptedDriver,
   type ScriptedDriver,
   type ScriptedStream,
 } from '../support/scripted-driver.js';
-import { advance, captureLogs, flush, invalidSample, useFakeTime, validSample } from './harness.js';
+import {
+  advance,
+  captureLogs,
+  flush,
+  invalidSample,
+  type LogLine,
+  useFakeTime,
+  validSample,
+} from './harness.js';
 
 const OPEN_TIMEOUT_MS = 10_000;
 const STALL_TIMEOUT_MS = 30_000;
@@ -66,6 +84,14 @@ const coverage = createMachineCoverage(statsHookMachine);
 interface Run {
   driver: ScriptedDriver;
   hook: StatsHook;
+  lines: LogLine[];
+  /** The independent expectation (`test/oracle/stats-hook.spec-table.ts`), stepped with the path. */
+  oracle: HookRecord;
+  step: HookStep | undefined;
+  /** What the runtime had shown before the step: log lines, driver calls, samples. */
+  seen: { lines: number; calls: number; published: number };
+  /** Error lines let through, by rate-limit key (rule 10: one per minute per cause). */
+  errorAdmittedAt: Map<string, number>;
   published: unknown[];
   /** Valid samples pushed into the streams, in order: what the updater must have received. */
   expected: unknown[];
@@ -79,6 +105,7 @@ beforeEach(() => {
   useFakeTime();
   const driver = createScriptedDriver();
   const published: unknown[] = [];
+  const { logger, lines } = captureLogs();
   const hook = createStatsHook({
     taskId: 't1',
     intervalMs: INTERVAL_MS,
@@ -86,11 +113,23 @@ beforeEach(() => {
     stallTimeoutMs: STALL_TIMEOUT_MS,
     stats: { stats: (intervalMs, signal) => driver.taskStats('t1', intervalMs, signal) },
     updater: { updateStats: (sample) => published.push(sample) },
-    logger: captureLogs().logger,
+    logger,
     inspect: coverage.inspect,
   });
   hook.actor.subscribe({ error: () => {} });
-  run = { driver, hook, published, expected: [], stream: undefined, counter: 0 };
+  run = {
+    driver,
+    hook,
+    lines,
+    oracle: initialRecord(),
+    step: undefined,
+    seen: { lines: 0, calls: 0, published: 0 },
+    errorAdmittedAt: new Map(),
+    published,
+    expected: [],
+    stream: undefined,
+    counter: 0,
+  };
 });
 
 afterEach(() => {
@@ -110,15 +149,15 @@ const waitExactly = async (ms: number, state: string) => {
   await advance(1);
 };
 
-const executors: Record<string, EventExecutor> = {
+const executorsByKey: Record<string, EventExecutor> = {
   'xstate.init': () => run.hook.poststart(),
   'done:openStats': () => {
     run.stream = run.driver.openStream();
   },
   'error:openStats': (event) => run.driver.pending('taskStats').reject(event.error),
   'after:openTimeout': () => waitExactly(OPEN_TIMEOUT_MS, 'retrying'),
-  'after:retryDelay': (_, before) =>
-    waitExactly((before.context as StatsHookContext).retryDelayMs, 'backoff'),
+  // The oracle's delay, not the model's: a machine with a wrong delay must not set its own test's clock.
+  'after:retryDelay': () => waitExactly(run.oracle.backoff?.delayMs ?? Number.NaN, 'backoff'),
   'stats.sample': () => {
     const sample = validSample(++run.counter);
     run.expected.push(sample);
@@ -133,9 +172,74 @@ const executors: Record<string, EventExecutor> = {
   poststart: () => run.hook.poststart(),
 };
 
+/** The model event as the oracle names it. */
+function oracleEvent(event: { type: string; variant?: string; cause?: unknown }): HookEvent {
+  const key = testModel.keyOf(event) as HookEventKey;
+  if (key === 'error:openStats' || key === 'stats.failed')
+    return { key, error: event.variant as ErrorVariant };
+  if (key === 'stats.dropped') return { key, cause: String(event.cause) };
+  if (key === 'stats.sample') return { key, timestamp: validSample(run.counter + 1).timestamp };
+  return { key };
+}
+
+/** Every executor first steps the oracle: the expectation is fixed before the runtime moves. */
+const executors: Record<string, EventExecutor> = Object.fromEntries(
+  Object.entries(executorsByKey).map(([key, execute]) => [
+    key,
+    async (event, before) => {
+      run.seen = {
+        lines: run.lines.length,
+        calls: run.driver.history.length,
+        published: run.published.length,
+      };
+      if (key === 'xstate.init') {
+        run.oracle = initialRecord();
+        run.step = undefined;
+      } else {
+        const stepped = stepHook(run.oracle, oracleEvent(event), SPEC_DEFAULTS_FOR_TEST);
+        if (!stepped) throw new Error(`the spec table has no row for ${run.oracle.state} + ${key}`);
+        run.oracle = stepped.record;
+        run.step = stepped.step;
+      }
+      await execute(event, before);
+    },
+  ]),
+);
+const SPEC_DEFAULTS_FOR_TEST = { ...SPEC_DEFAULTS, intervalMs: INTERVAL_MS, openTimeoutMs: OPEN_TIMEOUT_MS };
+
+/** The runtime against the oracle's step: log levels (errors rate-limited), calls, samples, state. */
+function checkAgainstOracle(): void {
+  const { oracle, step, hook, driver } = run;
+  expect(hook.state, 'the runtime is in the state the spec table says').toBe(oracle.state);
+  expect(hook.actor.getSnapshot().context.counts, 'counters as the spec table counts them').toEqual(
+    oracle.counts,
+  );
+  const newLines = run.lines.slice(run.seen.lines).filter((line) => line.hook === 'stats');
+  const initial = step === undefined;
+  const expectedLevels = (initial ? [] : step.row.logs).filter((level) => {
+    if (level !== 'error') return true;
+    const key = step?.row.key === 'after:openTimeout' ? 'timed out' : 'open failed';
+    const last = run.errorAdmittedAt.get(key);
+    if (last !== undefined && Date.now() - last < 60_000) return false; // rule 10: rate-limited
+    run.errorAdmittedAt.set(key, Date.now());
+    return true;
+  });
+  expect(
+    newLines.map((line) => line.level),
+    `log levels of the step (${initial ? 'start' : step.row.label})`,
+  ).toEqual(expectedLevels);
+  expect(driver.history.length - run.seen.calls, 'driver calls the step started').toBe(
+    initial || step.newCall ? 1 : 0,
+  );
+  expect(run.published.length - run.seen.published, 'samples the step handed on').toBe(
+    step?.row.publish ? 1 : 0,
+  );
+}
+
 /** What must hold in each state, against the real runtime. */
 async function check(model: ModelSnapshot): Promise<void> {
   await flush();
+  checkAgainstOracle();
   const { driver, hook } = run;
   const state = String(model.value);
   const context = model.context as StatsHookContext;
@@ -172,6 +276,11 @@ async function check(model: ModelSnapshot): Promise<void> {
       expect(vi.getTimerCount(), 'no timer left').toBe(0);
       expect(Object.keys(hook.actor.getSnapshot().children), 'no child actor left').toEqual([]);
       const output = await hook.done;
+      expect(output, 'the output: the reason and every counter, as the spec table says').toEqual({
+        taskId: 't1',
+        reason: run.oracle.reason,
+        ...run.oracle.counts,
+      });
       expect(output.reason).toBe(context.reason ?? 'exited');
       expect(output).toMatchObject(context.counts);
       // Nothing wakes up later: no call, no sample, however long we wait.

@@ -25,3 +25,13 @@ export function propertySeeds(env: string | undefined = process.env.PROPERTY_SEE
     return seed;
   });
 }
+
+/**
+ * How many runs a property makes per seed: `n`, scaled by `PROPERTY_RUNS_SCALE` (the mutation run
+ * sets 0.2: every mutant runs the suite again, and the fixed seeds still reach each case they cover).
+ */
+export function propertyRuns(n: number, scale: string | undefined = process.env.PROPERTY_RUNS_SCALE): number {
+  const factor = scale === undefined ? 1 : Number(scale);
+  if (!(factor > 0)) throw new Error(`PROPERTY_RUNS_SCALE: "${scale}" is not a positive number`);
+  return Math.max(1, Math.round(n * factor));
+}

@@ -18,13 +18,13 @@ import {
 import { createStatsHook } from '../../src/stats-hook/create-stats-hook.js';
 import { captureLogs, useFakeTime, validSample } from '../model/harness.js';
 import { createScriptedDriver, type ScriptedCall, type ScriptedStream } from '../support/scripted-driver.js';
-import { propertySeeds } from './seeds.js';
+import { propertyRuns, propertySeeds } from './seeds.js';
 
 const TICK_MS = 250;
 const HORIZON_MS = 30_000;
 const INTERVAL_MS = 1000;
 const OPEN_TIMEOUT_MS = 10_000;
-const NUM_RUNS = 100;
+const NUM_RUNS = propertyRuns(100);
 
 const ERROR_CLASSES = [
   'not-implemented',

@@ -1,0 +1,75 @@
+/**
+ * The machines alone, with an effect left unprovided: each placeholder fails loudly, naming what
+ * `src/` must provide, instead of acting as if the effect had worked.
+ */
+import { describe, expect, it } from 'vitest';
+import { createActor, fromPromise, waitFor } from 'xstate';
+import { type OpenedStream, statsHookMachine } from '../../machines/stats-hook.machine.js';
+import { taskRunnerMachine } from '../../machines/task-runner.machine.js';
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('stats hook placeholders', () => {
+  it('openStats: the open fails, naming the effect', async () => {
+    const lines: { level: string; error?: string }[] = [];
+    const actor = createActor(statsHookMachine.provide({ actions: { log: (_, p) => lines.push(p) } }), {
+      input: { taskId: 't1' },
+    });
+    actor.start();
+    await waitFor(actor, (s) => s.matches('backoff'));
+    expect(lines).toMatchObject([{ level: 'error', error: 'openStats is provided by src/stats-hook' }]);
+    actor.stop();
+  });
+
+  it('readStats: the hook fails, naming the effect', async () => {
+    const machine = statsHookMachine.provide({
+      actors: {
+        openStats: fromPromise(
+          async (): Promise<OpenedStream> => ({ samples: (async function* () {})(), close() {} }),
+        ),
+      },
+    });
+    const actor = createActor(machine, { input: { taskId: 't1' } });
+    const errors: unknown[] = [];
+    actor.subscribe({ error: (error) => errors.push(error) });
+    actor.start();
+    await settle();
+    expect(String(errors[0])).toContain('readStats is provided by src/stats-hook');
+  });
+});
+
+describe('task runner placeholders', () => {
+  const hang = fromPromise(() => new Promise<never>(() => {}));
+  const runWith = async (actors: Record<string, unknown>, send: string[]) => {
+    const events: { type: string; message: string }[] = [];
+    const logs: { level: string; error?: string }[] = [];
+    const machine = taskRunnerMachine.provide({
+      actors: actors as never,
+      actions: { taskEvent: (_, p) => events.push(p), log: (_, p) => logs.push(p) },
+    });
+    const actor = createActor(machine, { input: { taskId: 't1' } });
+    actor.subscribe({ error: () => {} });
+    actor.start();
+    for (const type of send) actor.send({ type } as never);
+    await settle();
+    await settle();
+    actor.stop();
+    return { events, logs };
+  };
+
+  it('startTask: the start fails, naming the effect', async () => {
+    const { events } = await runWith({}, ['start']);
+    expect(events.find((e) => e.type === 'Driver Failure')?.message).toBe(
+      'startTask is provided by src/task-runner',
+    );
+  });
+
+  it('waitTask: the wait fails, naming the effect', async () => {
+    const { events } = await runWith({ startTask: fromPromise(async () => {}), destroyTask: hang }, [
+      'start',
+    ]);
+    expect(events.find((e) => e.type === 'Terminated')?.message).toBe(
+      'Wait failed: waitTask is provided by src/task-runner',
+    );
+  });
+});

@@ -52,7 +52,6 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
-/** `dist/src/agent/ui/assets` when running the build; the checkout's `dist/` when running `src/` (tsx). */
 /**
  * Found from the package root (by the package's own name), so it is the same from src/ (tests),
  * dist/src/ (the library) and dist/cli/ (the bundled CLI).

@@ -106,11 +106,12 @@ async function lastLinesStart(files: LogFile[], lines: number): Promise<Position
   return { file: 0, offset: 0 };
 }
 
-/** Reads `path` from `offset` to its current end, chunk by chunk. */
+/** Reads `path` from `offset` to `end` (default: its current end), chunk by chunk. */
 async function* readFile(
   path: string,
   offset: number,
   signal: AbortSignal,
+  end = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<LogChunk, number> {
   let position = offset;
   const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
@@ -119,9 +120,10 @@ async function* readFile(
   });
   if (!handle) return position;
   try {
-    while (!signal.aborted) {
+    while (!signal.aborted && position < end) {
       const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, position);
+      const length = Math.min(CHUNK_BYTES, end - position);
+      const { bytesRead } = await handle.read(buffer, 0, length, position);
       if (bytesRead === 0) break;
       yield { file: basename(path), offset: position, data: buffer.subarray(0, bytesRead) };
       position += bytesRead;
@@ -151,9 +153,11 @@ export async function* readTaskLog(
   let newestRotated = files.findLast((file) => file.index !== undefined)?.index ?? -1;
   let liveOffset = 0;
   for (let file = start.file; file < files.length; file++) {
-    const { path, index } = files[file]!;
+    const { path, index, size } = files[file]!;
     const from = file === start.file ? start.offset : 0;
-    const reached = yield* readFile(path, from, signal);
+    // Without follow, the files as they were listed: a line written meanwhile would make a
+    // `--tail N` answer N + 1 lines. Following, whatever came since is read next anyway.
+    const reached = yield* readFile(path, from, signal, options.follow ? undefined : size);
     if (index === undefined) liveOffset = reached;
   }
   if (files.at(-1)?.index !== undefined) liveOffset = 0; // no live file yet: it starts at 0

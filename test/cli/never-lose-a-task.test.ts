@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/errors.js';
+import { TEST_CGROUP_PARENT } from '../support/cli-cgroups.js';
 import { cgroupDirsOf, killProcessesWith, processesWith } from '../support/leftovers.js';
 import { type CliProcess, jsonLines, ROOT, runCli, startCli, waitFor, writeJob } from './cli.js';
 
@@ -272,7 +273,7 @@ describe('case 8: --cgroup-parent is validated', () => {
 
   it('a nested parent works: the task cgroup is made under it, and all of it removed afterwards', async () => {
     const sleep = marker();
-    const parent = 'taskpulse-test/nested';
+    const parent = `${TEST_CGROUP_PARENT}/nested`;
     const agent = start([
       'agent',
       '--no-http',

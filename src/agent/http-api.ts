@@ -4,12 +4,15 @@
  * and stop, and a health check. Unknown paths and ids answer 404; all errors are JSON. The routes
  * are a table (`apiRoutes`), served by the hardened server of `http-server.ts`.
  */
-import { isIP } from 'node:net';
 import { sumResourceUsage, type TaskResourceUsage } from '../drivers/usage.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Agent, AgentTask, Allocation } from './create-agent.js';
 import { DEFAULT_HTTP_PORT } from './defaults.js';
 import { createHttpServer, cut, HttpError, type HttpLimits, type Route } from './http-server.js';
+import { isLoopback } from './loopback.js';
+
+export { isLoopback };
+
 import type { MetricsSink } from './metrics.js';
 import { msToNs, nomadResourceUsage, nomadTaskEvent, nomadTaskResourceUsage } from './nomad-json.js';
 
@@ -38,14 +41,6 @@ export class HttpConfigError extends Error {
 }
 
 /** `127.0.0.0/8`, `::1`, `::ffff:127.x.y.z` or `localhost`: reachable from this machine only. */
-export function isLoopback(host: string): boolean {
-  const lower = host.toLowerCase();
-  if (lower === 'localhost') return true;
-  if (isIP(lower) === 4) return lower.startsWith('127.');
-  if (isIP(lower) === 6) return lower === '::1' || /^::ffff:127\./.test(lower);
-  return false;
-}
-
 /** Throws `HttpConfigError` unless the API may listen on `host` with this token. */
 export function checkHttpBinding(host: string, token: string | undefined): void {
   if (token !== undefined && token.trim() === '') throw new HttpConfigError('the API token is empty');

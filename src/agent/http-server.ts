@@ -11,12 +11,17 @@
  *   (first one never authenticated), and only when every socket is busy with an authenticated
  *   request does the newcomer get a JSON 503, never a reset. So unauthenticated or silent sockets
  *   cannot starve authenticated requests.
+ * - Browsers: on loopback without a token, a request must name the agent by a loopback name or
+ *   address in `Host`, so a page of another site whose name resolves to 127.0.0.1 (DNS rebinding)
+ *   reads nothing; and a write (anything but GET/HEAD) whose `Origin` is another site is refused,
+ *   token or not (a cross-site form or `no-cors` fetch needs no preflight).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../runtime/logger.js';
+import { hostnameOf, isLoopback } from './loopback.js';
 import { toJson } from './nomad-json.js';
 
 export interface HttpLimits {
@@ -95,6 +100,15 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/** Whether a browser's `Origin` (`null` for opaque ones) is the site the request's `Host` names. */
+function isOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return new URL(origin).host === host?.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** The token a request carries (Bearer or X-Nomad-Token), or ''. */
@@ -171,13 +185,33 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const tooLarge = `request body too large (at most ${limits.maxBodyBytes} bytes)`;
   const connections = new Map<Socket, Connection>();
+  // DNS rebinding can only aim at a server that trusts its loopback address instead of a token.
+  const guardsHostName = expectedToken === undefined && isLoopback(options.host);
 
   const handle = async (request: IncomingMessage, response: ServerResponse, connection?: Connection) => {
     const target = request.url ?? '';
     // Origin-form only (`/path?query`): an absolute URL or `*` names no route of ours.
     if (!target.startsWith('/')) throw new HttpError(400, `bad request target: ${cut(target)}`);
-    if (request.headers.host === undefined && request.httpVersion !== '1.0') {
-      throw new HttpError(400, 'missing Host header');
+    const host = request.headers.host;
+    if (host === undefined && request.httpVersion !== '1.0') throw new HttpError(400, 'missing Host header');
+    if (guardsHostName && host !== undefined && !isLoopback(hostnameOf(host) ?? '')) {
+      throw new HttpError(
+        403,
+        `Host ${JSON.stringify(cut(host))} is not a loopback name: without a token this agent answers only ` +
+          'requests for localhost or 127.0.0.1 (set a token to serve other names)',
+      );
+    }
+    const origin = request.headers.origin;
+    if (
+      origin !== undefined &&
+      request.method !== 'GET' &&
+      request.method !== 'HEAD' &&
+      !isOrigin(origin, host)
+    ) {
+      throw new HttpError(
+        403,
+        `cross-site request refused: Origin ${JSON.stringify(cut(origin))} is not this agent`,
+      );
     }
     const declared = Number(request.headers['content-length'] ?? 0);
     if (!(declared <= limits.maxBodyBytes)) throw new HttpError(413, tooLarge);

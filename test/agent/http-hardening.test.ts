@@ -153,6 +153,75 @@ describe('HTTP API: where it listens and who may ask', () => {
   });
 });
 
+describe('HTTP API: browsers on the same machine', () => {
+  it('on loopback without a token, answers only requests for a loopback name (DNS rebinding reads nothing)', async () => {
+    const { port, agent } = await startAgent();
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `LOCALHOST:${port}`,
+      `[::1]:${port}`,
+      '127.0.0.1',
+    ]) {
+      expect((await send(port, '/v1/allocations', { headers: { host } })).status, host).toBe(200);
+    }
+    for (const host of [
+      `evil.example:${port}`,
+      'evil.example',
+      `127.0.0.1.evil.example:${port}`,
+      '[::2]',
+      '%%',
+    ]) {
+      const reply = await send(port, '/v1/allocations', { headers: { host } });
+      expect(reply.status, host).toBe(403);
+      expect(reply.json?.error).toContain('is not a loopback name: without a token');
+    }
+    // A write by another name does nothing: the allocation is not stopped.
+    const [alloc] = agent.allocations;
+    const stop = await send(port, `/v1/allocation/${alloc?.id}/stop`, {
+      method: 'POST',
+      headers: { host: `evil.example:${port}` },
+    });
+    expect(stop.status).toBe(403);
+    expect((await send(port, `/v1/allocation/${alloc?.id}`)).json).toMatchObject({ ClientStatus: 'running' });
+  });
+
+  it('with a token, any Host is answered (the token is what guards it)', async () => {
+    const token = 's3cret-token-of-some-length';
+    const { port } = await startAgent({ host: '0.0.0.0', token });
+    const reply = await send(port, '/v1/allocations', {
+      headers: { host: 'agent.example:4646', authorization: `Bearer ${token}` },
+    });
+    expect(reply.status).toBe(200);
+  });
+
+  it('refuses a write whose Origin is another site, token or not; its own origin and no origin pass', async () => {
+    const { port, agent } = await startAgent();
+    const [first, second] = agent.allocations;
+    for (const origin of ['http://evil.example', 'null', `http://127.0.0.1:${port + 1}`, 'garbage']) {
+      const reply = await send(port, `/v1/allocation/${first?.id}/stop`, {
+        method: 'POST',
+        headers: { origin },
+      });
+      expect(reply.status, origin).toBe(403);
+      expect(reply.json?.error).toBe(
+        `cross-site request refused: Origin ${JSON.stringify(origin)} is not this agent`,
+      );
+    }
+    expect((await send(port, `/v1/allocation/${first?.id}`)).json).toMatchObject({ ClientStatus: 'running' });
+    // A read from another origin is the browser's to withhold (no CORS header is ever sent).
+    expect((await send(port, '/v1/allocations', { headers: { origin: 'http://evil.example' } })).status).toBe(
+      200,
+    );
+    const own = await send(port, `/v1/allocation/${first?.id}/stop`, {
+      method: 'POST',
+      headers: { origin: `http://127.0.0.1:${port}` },
+    });
+    expect(own.status).toBe(200);
+    expect((await send(port, `/v1/allocation/${second?.id}/stop`, { method: 'POST' })).status).toBe(200);
+  });
+});
+
 describe('HTTP API: limits', () => {
   it('answers 413 to a declared body over 16 KiB, before the method or route is looked at', async () => {
     const { port } = await startAgent();
@@ -176,7 +245,7 @@ describe('HTTP API: limits', () => {
     // Chunked, no length: 64 KiB streamed. The server answers (405) and closes; the upload is cut.
     const streamed = raw(
       port,
-      `POST /v1/allocations HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${'400\r\n'.concat('a'.repeat(1024), '\r\n').repeat(64)}`,
+      `POST /v1/allocations HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\n\r\n${'400\r\n'.concat('a'.repeat(1024), '\r\n').repeat(64)}`,
       { end: false },
     );
     const answer = await streamed;
@@ -186,12 +255,15 @@ describe('HTTP API: limits', () => {
 
   it('answers 431 JSON to a request line or headers over 16 KiB', async () => {
     const { port } = await startAgent();
-    const longUrl = await raw(port, `GET /v1/allocation/${'x'.repeat(20_000)} HTTP/1.1\r\nhost: x\r\n\r\n`);
+    const longUrl = await raw(
+      port,
+      `GET /v1/allocation/${'x'.repeat(20_000)} HTTP/1.1\r\nhost: localhost\r\n\r\n`,
+    );
     expect(statusOf(longUrl)).toBe(431);
     expect(jsonOf(longUrl)).toEqual({ error: 'request headers too large', status: 431 });
     const bigHeader = await raw(
       port,
-      `GET /v1/health HTTP/1.1\r\nhost: x\r\nx-big: ${'y'.repeat(20_000)}\r\n\r\n`,
+      `GET /v1/health HTTP/1.1\r\nhost: localhost\r\nx-big: ${'y'.repeat(20_000)}\r\n\r\n`,
     );
     expect(statusOf(bigHeader)).toBe(431);
   });
@@ -201,7 +273,7 @@ describe('HTTP API: limits', () => {
       limits: { headersTimeoutMs: 200, requestTimeoutMs: 300, timeoutCheckMs: 50 },
     });
     const started = Date.now();
-    const answer = await raw(port, 'GET /v1/health HTTP/1.1\r\nhost: x\r\n', { end: false });
+    const answer = await raw(port, 'GET /v1/health HTTP/1.1\r\nhost: localhost\r\n', { end: false });
     expect(statusOf(answer)).toBe(408);
     expect(jsonOf(answer)).toEqual({ error: 'request timeout', status: 408 });
     expect(Date.now() - started).toBeLessThan(2000);
@@ -281,7 +353,10 @@ describe('HTTP API: routes, methods and paths', () => {
       expect(reply.body.length, path).toBeLessThan(200);
     }
     for (const target of [`http://127.0.0.1:${port}/v1/allocations`, '*', 'v1/allocations']) {
-      const answer = await raw(port, `GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      const answer = await raw(
+        port,
+        `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`,
+      );
       expect(statusOf(answer), target).toBe(400);
     }
     // Control: the real ids, as sent, do answer.

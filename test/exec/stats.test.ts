@@ -23,22 +23,33 @@ describe.each([
   });
   afterEach(() => setup.cleanup());
 
-  it('reports a busy loop near one core after the first interval, user time dominating', async () => {
+  it('reports a busy loop as the CPU time the kernel counted between samples, user time dominating', async () => {
     const task = spec(node(BUSY));
-    await setup.start(task);
-    const { samples } = await readStats(
-      setup.driver,
-      task.id,
-      INTERVAL,
-      (s) => s.length >= 2 && percent(s.at(-1)) > 60,
-    );
+    const { pid } = await setup.start(task);
+    const { samples } = await readStats(setup.driver, task.id, INTERVAL, (s) => s.length >= 4);
     // Nothing to compare with yet: the first sample has CPU times but no percents (absent, not 0).
     expect(samples[0]!.resourceUsage.cpu!.measured).not.toContain('Percent');
     expect(samples[0]!.resourceUsage.cpu!.measured).toContain('Total Time');
+    // Each percent is the task's CPU time between two samples over the time between them: on a loaded
+    // machine a busy loop gets less than a core, and the figure must say so, never more than one core.
+    for (const [before, after] of samples.slice(0, -1).map((sample, i) => [sample, samples[i + 1]!])) {
+      const cpuSeconds = (after!.resourceUsage.cpu!.totalTime! - before!.resourceUsage.cpu!.totalTime!) / 1e9;
+      const seconds = (after!.timestamp - before!.timestamp) / 1000;
+      expect(Math.abs(percent(after) - (100 * cpuSeconds) / seconds)).toBeLessThan(3);
+      expect(percent(after)).toBeLessThan(130); // a late tick can stretch one sample a little
+    }
     const last = samples.at(-1)!;
-    expect(percent(last)).toBeLessThan(130);
     expect(last.resourceUsage.cpu!.userMode).toBeGreaterThan(last.resourceUsage.cpu!.systemMode);
     expect(last.resourceUsage.cpu!.totalTicks).toBeGreaterThan(0);
+    // The cumulative time is the kernel's: never ahead of what /proc says once the sample is taken.
+    const [utime, stime] = readFileSync(`/proc/${pid}/stat`, 'latin1')
+      .split(') ')[1]!
+      .split(' ')
+      .slice(11, 13);
+    expect(last.resourceUsage.cpu!.totalTime! / 1e9).toBeLessThanOrEqual(
+      (Number(utime) + Number(stime)) / 100 + 0.02,
+    );
+    expect(last.resourceUsage.cpu!.totalTime!).toBeGreaterThan(0);
     for (const sample of samples) expect(isValidSample(sample)).toBe(true);
   });
 
@@ -91,16 +102,19 @@ describe.each([
       setup.driver,
       task.id,
       INTERVAL,
-      // A wide band: the busy grandchild shares two cores with the rest of the suite. A pid's
-      // percent needs two readings of it, so wait until the grandchild has been seen twice.
-      (s) => Object.keys(s.at(-1)!.pids ?? {}).length >= 4 && busiestOf(s.at(-1)!) > 20,
+      // A pid's percent needs two readings of it, so wait until the grandchild has been seen twice
+      // busy. How busy depends on what else shares the two cores: the totals must include it, whatever it is.
+      (s) => Object.keys(s.at(-1)!.pids ?? {}).length >= 4 && busiestOf(s.at(-1)!) > 0,
     );
     const last = samples.at(-1)!;
     const pids = Object.entries(last.pids!);
     expect(pids.length).toBeGreaterThanOrEqual(4); // sh, subshell, node, sleep
-    expect(percent(last)).toBeGreaterThan(20);
     const busiest = busiestOf(last);
-    expect(busiest).toBeGreaterThan(20);
+    expect(busiest).toBeGreaterThan(0);
+    // The grandchild's share is in the total. A pid's percent comes from /proc's 10 ms ticks, so it and
+    // the total (from the cgroup's nanoseconds, or other ticks) can differ by two ticks per interval.
+    const twoTicks = (100 * 20) / INTERVAL;
+    expect(percent(last)).toBeGreaterThanOrEqual(busiest - twoTicks);
     const rssSum = pids.reduce((sum, [, usage]) => sum + usage.memory!.rss, 0);
     if (mode === '/proc tree') expect(last.resourceUsage.memory!.rss).toBe(rssSum);
   });
@@ -137,7 +151,7 @@ describe('cgroup v1 on the real hierarchy', () => {
           setup.driver,
           task.id,
           INTERVAL,
-          (s) => s.length >= 2 && percent(s.at(-1)) > 60,
+          (s) => s.length >= 2 && s.at(-1)!.resourceUsage.cpu!.measured.includes('Percent'),
         );
         expect(readFileSync(join(memoryDir, 'cgroup.procs'), 'latin1').split('\n')).toContain(String(pid));
         const usage = samples.at(-1)!.resourceUsage;

@@ -42,6 +42,25 @@ export interface TaskHandle {
   pid?: number;
   /** The driver's own id for the task (a container id), where there is one. */
   driverId?: string;
+  /**
+   * What the driver needs to re-attach the task in a later process (Nomad's `DriverState`): plain
+   * JSON, kept with the handle by whoever saves it (the plugin host, the agent's state) and given
+   * back to `recoverTask` as it was. The exec driver's is `ExecDriverState`.
+   */
+  driverState?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The exec driver's `TaskHandle.driverState`: what Nomad's exec handle carries. `startTime` tells the
+ * task's process from a later one that got the same pid.
+ */
+export interface ExecDriverState {
+  /** Field 22 of `/proc/<pid>/stat` (clock ticks after boot) when the task started. */
+  startTime: number;
+  /** The task's cgroup directories: v1 one per controller, v2 one; absent without a cgroup. */
+  cgroup?: { version: 'v1'; dirs: Readonly<Record<string, string>> } | { version: 'v2'; dir: string };
+  stdoutPath: string;
+  stderrPath: string;
 }
 
 export interface ExitResult {
@@ -52,6 +71,12 @@ export interface ExitResult {
   oomKilled: boolean;
   /** Set when waiting itself failed. */
   error?: Error;
+  /**
+   * The task has exited but nobody could read its status: a re-attached task whose driver was not
+   * its parent (exec after its plugin was killed). `exitCode` and `signal` are then null, and the
+   * exit counts as a failure (the restart policy applies).
+   */
+  exitCodeUnknown?: boolean;
   /**
    * The task's final sample, from the kernel after it ended (exact CPU times), when the driver has
    * one: the runner publishes it as the task's last sample before marking it exited.

@@ -36,11 +36,12 @@ export class StatsNotImplementedError extends DriverError {
 export class TaskNotFoundError extends DriverError {
   readonly code = DRIVER_ERROR_CODES.taskNotFound;
   override readonly name = 'TaskNotFoundError';
+  /** `why` says more (a re-attach that found the process gone or its pid reused). */
   constructor(
     readonly taskId: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; why?: string },
   ) {
-    super(`task not found: ${taskId}`, options);
+    super(`task not found: ${taskId}${options?.why ? `: ${options.why}` : ''}`, options);
   }
 }
 

@@ -108,6 +108,7 @@ export function handleToProto(handle: TaskHandle): Message {
     startedAt: handle.startedAt,
     pid: handle.pid ?? 0,
     driverId: handle.driverId ?? '',
+    driverState: handle.driverState ? toStruct(handle.driverState) : null,
   };
 }
 
@@ -117,6 +118,7 @@ export function handleFromProto(message: Message): TaskHandle {
     startedAt: message.startedAt as number,
     ...(message.pid ? { pid: message.pid as number } : {}),
     ...(message.driverId ? { driverId: message.driverId as string } : {}),
+    ...(message.driverState ? { driverState: fromStruct(message.driverState as ProtoStruct) } : {}),
   };
 }
 
@@ -127,6 +129,7 @@ export function exitToProto(exit: ExitResult): Message {
     signal: exit.signal ?? '',
     oomKilled: exit.oomKilled,
     error: exit.error?.message ?? '',
+    exitCodeUnknown: exit.exitCodeUnknown ?? false,
   };
 }
 
@@ -136,6 +139,7 @@ export function exitFromProto(message: Message): ExitResult {
     signal: (message.signal as string) || null,
     oomKilled: message.oomKilled as boolean,
     ...(message.error ? { error: new Error(message.error as string) } : {}),
+    ...(message.exitCodeUnknown ? { exitCodeUnknown: true } : {}),
   };
 }
 

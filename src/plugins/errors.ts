@@ -66,8 +66,12 @@ export function toStatusError(error: unknown): StatusError {
 export function fromStatusError(error: ServiceError, call: { method: string; taskId?: string }): Error {
   const options = { cause: error };
   switch (error.code) {
-    case status.NOT_FOUND:
-      return new TaskNotFoundError(call.taskId ?? '', options);
+    case status.NOT_FOUND: {
+      // The plugin's own words after "task not found: <id>: " (why a re-attach failed), for people.
+      const prefix = `task not found: ${call.taskId ?? ''}: `;
+      const why = error.details?.startsWith(prefix) ? error.details.slice(prefix.length) : undefined;
+      return new TaskNotFoundError(call.taskId ?? '', why ? { ...options, why } : options);
+    }
     case status.UNIMPLEMENTED:
       return call.method === 'TaskStats'
         ? new StatsNotImplementedError(options)

@@ -32,6 +32,7 @@ import type {
   TaskStatus,
 } from '../drivers/contract.js';
 import { PluginShutdownError } from '../drivers/errors.js';
+import { processIdentity } from '../drivers/exec/recover.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { PluginLaunchError } from './errors.js';
 import { describeExit, killPlugin, type LaunchedPlugin, launchPlugin } from './launch.js';
@@ -158,6 +159,9 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
 
   const killLostTask = (task: OwnedTask) => {
     if (!task.handle.pid) return;
+    // A handle that names its process's start time (exec's) is killed only while that process lives.
+    const startTime = task.handle.driverState?.startTime;
+    if (typeof startTime === 'number' && processIdentity(task.handle.pid)?.startTime !== startTime) return;
     try {
       process.kill(-task.handle.pid, 'SIGKILL');
     } catch {
@@ -257,6 +261,9 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
         if (!exited) logger.warn({}, 'plugin did not exit after Shutdown: killing it');
         forget(plugin, 'plugin stopped');
         await plugin.launched.exited;
+        // A plugin killed before it could end its tasks (or one that does not end them) leaves
+        // none behind: the host kills what the handles name.
+        for (const task of tasks.values()) killLostTask(task);
       }),
     },
     actions: {

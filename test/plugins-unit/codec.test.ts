@@ -62,8 +62,26 @@ describe('protocol codec', () => {
         viaResponse('StartTask', { handle: handleToProto(handle) }).handle as Record<string, unknown>,
       ),
     ).toEqual(handle);
+    // The exec driver's re-attach facts travel as they were (a Struct, nested objects and lists).
+    const execHandle: TaskHandle = {
+      taskId: 'a/web',
+      startedAt: 1_796_000_000_123,
+      pid: 4242,
+      driverState: {
+        startTime: 123_456_789,
+        cgroup: { version: 'v1', dirs: { cpu: '/sys/fs/cgroup/cpu/taskpulse/a_web' } },
+        stdoutPath: '/logs/a/web.stdout',
+        stderrPath: '/logs/a/web.stderr',
+      },
+    };
+    expect(
+      handleFromProto(
+        viaResponse('StartTask', { handle: handleToProto(execHandle) }).handle as Record<string, unknown>,
+      ),
+    ).toEqual(execHandle);
     const exits: ExitResult[] = [
       { exitCode: 0, signal: null, oomKilled: false },
+      { exitCode: null, signal: null, oomKilled: false, exitCodeUnknown: true },
       { exitCode: 137, signal: null, oomKilled: true },
       { exitCode: null, signal: 'SIGKILL', oomKilled: false },
     ];

@@ -5,6 +5,7 @@
  */
 import { Argument, type Command, Option } from 'commander';
 import { DRIVER_NAMES, type DriverName } from '../../agent/drivers.js';
+import type { ExecDriver } from '../../drivers/exec/index.js';
 import { EXIT } from '../errors.js';
 
 interface PluginFlags {
@@ -67,6 +68,9 @@ Example (a job file):
       process.on('SIGINT', ignore);
       process.on('SIGTERM', terminate);
       await server.closed;
+      // A plugin that shuts down (Shutdown, SIGTERM, its host gone) takes its exec tasks with it:
+      // only a plugin killed outright leaves them, for its relaunched self to re-attach.
+      if (name === 'exec') await (driver as ExecDriver).destroyAll();
       process.off('SIGINT', ignore);
       process.off('SIGTERM', terminate);
       process.stdin.destroy();

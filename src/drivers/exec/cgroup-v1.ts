@@ -69,6 +69,7 @@ export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): Task
   return {
     version: 'v1',
     paths,
+    location: { version: 'v1', dirs: { ...dirs } },
     procsFiles,
     pids: () => readProcs(membershipFile),
     read() {

@@ -60,6 +60,7 @@ export function openCgroupV2(dir: string): TaskCgroup {
   return {
     version: 'v2',
     paths: [dir],
+    location: { version: 'v2', dir },
     procsFiles: [procsFile],
     pids: () => readProcs(procsFile),
     read() {

@@ -74,11 +74,17 @@ export function sharesToWeight(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262_142);
 }
 
+export type CgroupLocation =
+  | { version: 'v1'; dirs: Partial<Record<V1Controller, string>> }
+  | { version: 'v2'; dir: string };
+
 /** One task's cgroup (a directory per v1 hierarchy, or one v2 directory). */
 export interface TaskCgroup {
   readonly version: 'v1' | 'v2';
   /** The directories, one per hierarchy. */
   readonly paths: readonly string[];
+  /** Where it is, as a re-attach needs it (`ExecDriverState.cgroup`): v1 by controller. */
+  readonly location: CgroupLocation;
   /** The `cgroup.procs` files the task's pid is written into before it execs. */
   readonly procsFiles: readonly string[];
   /** Pids in the cgroup now (the reliable process set). */

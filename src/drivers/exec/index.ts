@@ -17,10 +17,18 @@
  * See docs/drivers/exec.md for the configuration, the cgroup layouts and the measured costs.
  */
 import type { ChildProcess } from 'node:child_process';
+import { dirname } from 'node:path';
 import { ensureWritableDirectory } from '../../runtime/ensure-directory.js';
 import { type Logger, silentLogger } from '../../runtime/logger.js';
 import { abortableSleep } from '../abortable-sleep.js';
-import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec } from '../contract.js';
+import type {
+  ExecDriverState,
+  ExitResult,
+  StopOptions,
+  TaskDriver,
+  TaskHandle,
+  TaskSpec,
+} from '../contract.js';
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import type { TaskResourceUsage } from '../usage.js';
 import { type CgroupSupport, cgroupParentProblem, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
@@ -30,6 +38,7 @@ import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
 import { addTaskPid, deleteTaskPid, type OrphanTracker, trackOrphans } from './orphans.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
 import { reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
+import { cgroupStateOf, checkRecoverable, execStateOf, startTimeOf, watchRecoveredExit } from './recover.js';
 import { createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
 import { createStartGate, fdBudgetOf, openFileLimit } from './start-gate.js';
@@ -40,6 +49,7 @@ import {
   DEFAULT_LOG_POLICY,
   type LogStream,
   rotateLog,
+  type TaskLogPaths,
   taskLogPaths,
 } from './task-logs.js';
 
@@ -58,6 +68,8 @@ export interface ExecDriverOptions {
   reapTimeoutMs?: number | undefined;
   /** Without cgroups: how often a task's process tree is walked for new processes. Default 5000 ms. */
   treeRescanMs?: number | undefined;
+  /** How often a re-attached task (not this process's child) is checked for its exit. Default 100 ms. */
+  recoveredExitPollMs?: number | undefined;
   /** For tests: the layout to assume instead of detecting it. */
   cgroupSupport?: CgroupSupport | undefined;
   /** Task starts in flight at most. Default 32. */
@@ -89,10 +101,13 @@ export interface ExecDriver extends TaskDriver {
 interface ExecTask {
   spec: TaskSpec;
   pid: number;
-  child: ChildProcess;
+  /** Absent for a re-attached task: another process started it. */
+  child: ChildProcess | undefined;
   cgroup: TaskCgroup | undefined;
-  stdoutPath: string;
-  stderrPath: string;
+  /** The handle's `driverState`, what a later driver needs to re-attach it. */
+  state: ExecDriverState;
+  /** Stops watching for the exit (a re-attached task's /proc poll). */
+  unwatch: () => void;
   exit: ExitResult | undefined;
   exited: Promise<ExitResult>;
   /** Aborted when the main process exits: ends the task's stats streams. */
@@ -157,6 +172,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   if (parentProblem) throw new Error(`exec driver: cgroupParent "${cgroupParent}" ${parentProblem}`);
   const startRetryMs = options.startRetryMs ?? 60_000;
   const reapTimeoutMs = options.reapTimeoutMs ?? 2000;
+  const recoveredExitPollMs = options.recoveredExitPollMs ?? 100;
   const host: HostCpu = readHostCpu();
   const swapOnHost = hostHasSwap();
   const tasks = new Map<string, ExecTask>();
@@ -248,6 +264,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
     if (!cgroup) orphans ??= trackOrphans(logger);
     let spawned: Awaited<ReturnType<typeof spawnTask>>;
     let spawnedPid: number | undefined;
+    let startTime: number | undefined;
     try {
       applyLimits(spec, cgroup);
       spawned = await spawnTask({
@@ -257,6 +274,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         ...(options.inheritEnv === false ? { inheritEnv: false } : {}),
         onPid: (pid) => {
           spawnedPid = pid;
+          startTime = startTimeOf(pid);
           addTaskPid(pid);
         },
       });
@@ -267,11 +285,58 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       throw error;
     }
     const { child, pid } = spawned;
-    const startedAt = performance.now();
     if (!cgroup) resetReapedBaseline();
-    const life = new AbortController();
-    const logPaths = taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name);
+    const task = track(
+      {
+        spec,
+        pid,
+        child,
+        cgroup,
+        state: {
+          // Read when the pid was known, before the loop could reap a child that exits at once.
+          startTime: startTime ?? 0,
+          ...(cgroup ? { cgroup: cgroupStateOf(cgroup) } : {}),
+          stdoutPath: spawned.stdoutPath,
+          stderrPath: spawned.stderrPath,
+        },
+        logPaths: taskLogPaths(logDir, spec.allocId ?? spec.id, spec.name),
+      },
+      (finish) => {
+        child.once('exit', (exitCode, signal) => finish({ exitCode, signal }));
+        return () => {};
+      },
+    );
+    // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
+    child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));
+    tasks.set(spec.id, task);
+    logger.debug({ task: spec.id, pid, command: spawned.command }, 'exec task started');
+    return handleOf(task);
+  }
+
+  const handleOf = (task: ExecTask): TaskHandle => ({
+    taskId: task.spec.id,
+    startedAt: Date.now(),
+    pid: task.pid,
+    driverState: { ...task.state },
+  });
+
+  type ExitStatus = Pick<ExitResult, 'exitCode' | 'signal' | 'exitCodeUnknown'>;
+
+  /**
+   * A task this driver watches from now on, spawned or re-attached: its log rotation, its stats'
+   * lifetime, and its exit, read at once when `watchExit` reports it (the kernel's figures for the
+   * ended task), then the exact final sample.
+   */
+  function track(
+    init: Pick<ExecTask, 'spec' | 'pid' | 'child' | 'cgroup' | 'state'> & {
+      logPaths: TaskLogPaths | undefined;
+    },
+    watchExit: (finish: (status: ExitStatus) => void) => () => void,
+  ): ExecTask {
+    const { logPaths, ...owned } = init;
+    const { spec, cgroup } = owned;
     const rotate = () => {
+      if (!logPaths) return;
       for (const stream of STREAMS) {
         try {
           rotateLog(logPaths, stream, spec.logs ?? DEFAULT_LOG_POLICY);
@@ -282,53 +347,55 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
     };
     const rotation = setInterval(rotate, LOG_ROTATE_CHECK_MS);
     rotation.unref();
+    let resolveExited!: (exit: ExitResult) => void;
     const task: ExecTask = {
-      spec,
-      pid,
-      child,
-      cgroup,
-      stdoutPath: spawned.stdoutPath,
-      stderrPath: spawned.stderrPath,
+      ...owned,
+      unwatch: () => {},
       exit: undefined,
       exited: new Promise<ExitResult>((resolve) => {
-        child.once('exit', (code, signal) => {
-          // Read at once, before anything else runs: the kernel's figures for the ended task.
-          const exitedAt = performance.now();
-          const timestamp = Date.now();
-          const cgroupUsage = cgroup && readQuietly(() => cgroup.read());
-          const oomKills = (cgroup && readQuietly(() => cgroup.oomKills())) ?? 0;
-          const reaped = cgroup ? Promise.resolve(undefined) : reapedCpu();
-          const exit: ExitResult = { exitCode: code, signal, oomKilled: oomKills > 0 };
-          task.exit = exit;
-          clearInterval(rotation);
-          rotate();
-          life.abort();
-          void reaped.then((rusage) => {
-            const usage = exitUsage({
-              times: exactTimes(cgroupUsage, rusage, task.last),
-              cgroup: cgroupUsage,
-              last: task.last,
-              startedAt: task.startedAt,
-              exitedAt,
-              timestamp,
-              host,
-            });
-            if (usage) exit.usage = usage;
-            if (exit.oomKilled) logger.info({ task: spec.id, oomKills }, 'exec task was OOM killed');
-            resolve(exit);
-          });
-        });
+        resolveExited = resolve;
       }),
-      life,
+      life: new AbortController(),
       stopping: false,
-      startedAt,
+      startedAt: performance.now(),
       last: undefined,
     };
-    // Errors after spawn (a failed kill) must not crash the agent; exits are handled above.
-    child.on('error', (error) => logger.debug({ task: spec.id, error: String(error) }, 'exec child error'));
-    tasks.set(spec.id, task);
-    logger.debug({ task: spec.id, pid, command: spawned.command }, 'exec task started');
-    return { taskId: spec.id, startedAt: Date.now(), pid };
+    task.unwatch = watchExit(({ exitCode, signal, exitCodeUnknown }) => {
+      if (task.exit) return;
+      // Read at once, before anything else runs: the kernel's figures for the ended task.
+      const exitedAt = performance.now();
+      const timestamp = Date.now();
+      const cgroupUsage = cgroup && readQuietly(() => cgroup.read());
+      const oomKills = (cgroup && readQuietly(() => cgroup.oomKills())) ?? 0;
+      // Only a reaping parent has the reaped CPU: a re-attached task keeps its last reading.
+      const reaped = cgroup || !task.child ? Promise.resolve(undefined) : reapedCpu();
+      const exit: ExitResult = {
+        exitCode,
+        signal,
+        oomKilled: oomKills > 0,
+        ...(exitCodeUnknown ? { exitCodeUnknown: true } : {}),
+      };
+      task.exit = exit;
+      task.unwatch();
+      clearInterval(rotation);
+      rotate();
+      task.life.abort();
+      void reaped.then((rusage) => {
+        const usage = exitUsage({
+          times: exactTimes(cgroupUsage, rusage, task.last),
+          cgroup: cgroupUsage,
+          last: task.last,
+          startedAt: task.startedAt,
+          exitedAt,
+          timestamp,
+          host,
+        });
+        if (usage) exit.usage = usage;
+        if (exit.oomKilled) logger.info({ task: spec.id, oomKills }, 'exec task was OOM killed');
+        resolveExited(exit);
+      });
+    });
+    return task;
   }
 
   async function* stream(task: ExecTask, intervalMs: number, signal: AbortSignal) {
@@ -378,8 +445,8 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       if (!task) return undefined;
       return {
         pid: task.pid,
-        stdoutPath: task.stdoutPath,
-        stderrPath: task.stderrPath,
+        stdoutPath: task.state.stdoutPath,
+        stderrPath: task.state.stderrPath,
         cgroupPaths: task.cgroup?.paths ?? [],
       };
     },
@@ -454,11 +521,43 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       if (task.cgroup && !(await task.cgroup.remove())) {
         logger.warn({ task: taskId, paths: task.cgroup.paths }, 'cannot remove the task cgroup');
       }
+      task.unwatch();
       tasks.delete(taskId);
       if (task.stopping && task.exit) destroyedWhileStopping.set(taskId, task.exit);
       deleteTaskPid(task.pid);
-      releaseChild(task.child);
+      if (task.child) releaseChild(task.child);
       if (![...tasks.values()].some((other) => other.cgroup)) manager?.release();
+    },
+
+    async recoverTask(spec: TaskSpec, handle: TaskHandle): Promise<void> {
+      const known = tasks.get(spec.id);
+      if (known) {
+        // This process started it (an exec plugin that outlived its host): it is watched already,
+        // and its exit status, if it exited meanwhile, is kept for waitTask.
+        if (known.pid === handle.pid) return;
+        throw new RecoverableError(
+          `exec task ${spec.id}: cannot recover: this driver runs it as pid ${known.pid}, the handle says ${handle.pid}`,
+          false,
+        );
+      }
+      const state = execStateOf(spec, handle);
+      const { cgroup } = checkRecoverable(spec, state);
+      const { pid, ...driverState } = state;
+      // Rotated where it writes (the layout under whatever log dir started it).
+      const logPaths = taskLogPaths(dirname(dirname(state.stdoutPath)), spec.allocId ?? spec.id, spec.name);
+      const task = track(
+        {
+          spec,
+          pid,
+          child: undefined,
+          cgroup,
+          state: driverState,
+          logPaths: logPaths.live('stdout') === state.stdoutPath ? logPaths : undefined,
+        },
+        (finish) => watchRecoveredExit(pid, state.startTime, recoveredExitPollMs, finish),
+      );
+      tasks.set(spec.id, task);
+      logger.info({ task: spec.id, pid, cgroup: cgroup?.paths }, 'exec task re-attached');
     },
 
     refuseStarts() {

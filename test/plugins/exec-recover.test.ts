@@ -101,7 +101,7 @@ describe('exec plugin killed with SIGKILL while its tasks run', () => {
     await stats.reading;
 
     // A signal reaches the recovered task; its exit is seen by a plugin that is not its parent.
-    await driver.signalTask('r/a', 'SIGKILL');
+    await driver.signalTask!('r/a', 'SIGKILL');
     const exitA = await waits[0]!;
     expect(exitA.exitCode).toBeNull();
     expect(exitA.error).toBeUndefined();

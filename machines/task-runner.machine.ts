@@ -208,6 +208,8 @@ export const taskRunnerMachine = setup({
         error: `not confirmed stopped: ${context.stopError}`,
       },
     })),
+    /** Each kill (or asked restart) gets its own retries: a restart's failed stops do not count against a later kill. */
+    beginStop: assign({ stopFailures: 0, stopBackoffMs: 0, stopError: undefined }),
     requestRestart: assign({ restartRequested: true }),
     countRestart: assign(({ context }) => ({ restarts: context.restarts + 1, restartRequested: false })),
   },
@@ -377,10 +379,13 @@ export const taskRunnerMachine = setup({
     },
     killing: {
       // The kill's deadline was set by `requestKill` on the way in (a restart keeps the default).
-      entry: {
-        type: 'taskEvent',
-        params: { type: 'Killing', message: 'Sent interrupt, waiting for the task to exit' },
-      },
+      entry: [
+        'beginStop',
+        {
+          type: 'taskEvent',
+          params: { type: 'Killing', message: 'Sent interrupt, waiting for the task to exit' },
+        },
+      ],
       initial: 'stopping',
       states: {
         stopping: {

@@ -2,13 +2,17 @@
  * Model-based tests of the task runner, generated from `machines/task-runner.machine.ts`. Each path
  * drives the real `createTaskRunner` (scripted driver, fake timers), with its real stats hook, and
  * checks in every state which driver calls are in flight, what timers run, and what is left at the end.
+ * The model comes from the machine, so each path also steps the independent table
+ * (`test/oracle/task-runner.spec-table.ts`) and the runtime must match it at every step: the state,
+ * the task events with their payload, the hook phases, the log levels, the driver calls started,
+ * and the length of every timer it waits out.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { retryDelayMs } from '../../machines/backoff.js';
 import type { TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.js';
 import { taskRunnerMachine } from '../../machines/task-runner.machine.js';
 import type { ExitResult } from '../../src/drivers/contract.js';
 import { PluginShutdownError, RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.js';
+import { createBus, type TaskEvent } from '../../src/runtime/bus.js';
 import { createTaskRunner, type TaskRunner } from '../../src/task-runner/create-task-runner.js';
 import { createMachineCoverage } from '../../src/testing/coverage.js';
 import {
@@ -18,8 +22,21 @@ import {
   type ModelPath,
   type ModelSnapshot,
 } from '../../src/testing/machine-test-model.js';
+import { tableState } from '../oracle/task-runner.check.js';
+import {
+  entryEffects,
+  initialRunnerRecord,
+  type RunnerConfig,
+  type RunnerEvent,
+  type RunnerEventKey,
+  type RunnerRecord,
+  type RunnerStep,
+  type StartError,
+  type StopError,
+  stepRunner,
+} from '../oracle/task-runner.spec-table.js';
 import { createScriptedDriver, type ScriptedCall, type ScriptedDriver } from '../support/scripted-driver.js';
-import { advance, captureLogs, flush, useFakeTime } from './harness.js';
+import { advance, captureLogs, flush, type LogLine, useFakeTime } from './harness.js';
 
 const RESTART_DELAY_MS = 15_000;
 const restartPolicy = {
@@ -71,6 +88,16 @@ const testModel = createMachineTestModel(taskRunnerMachine, {
   }),
 });
 
+/** The same runner as the table knows it (kill timeout: the 5 s default). */
+const ORACLE_CONFIG: RunnerConfig = {
+  taskId: 't1',
+  jobType: 'service',
+  policy: restartPolicy,
+  killTimeoutMs: 5000,
+  killDeadlineMs: KILL_DEADLINE_MS,
+  killRetry,
+};
+
 const shortest = testModel.shortestPaths();
 const { paths: edgePaths, edgeCount } = testModel.transitionPaths();
 const coverage = createMachineCoverage(taskRunnerMachine);
@@ -82,6 +109,16 @@ interface Run {
   orphans: Set<ScriptedCall>;
   /** When the last stop failed (fake time). */
   stopFailedAt: number;
+  /** The independent expectation, stepped with the path, and its last step. */
+  oracle: RunnerRecord;
+  step: RunnerStep | undefined;
+  /** The timer the table set last (restart or stop retry delay): what the delay executors wait out. */
+  timerMs: number | undefined;
+  /** What the runtime showed: task events, hook phases, log lines; counts before the step. */
+  events: Omit<TaskEvent, 'time'>[];
+  phases: string[];
+  lines: LogLine[];
+  seen: { events: number; phases: number; lines: number; calls: number };
 }
 
 let run: Run;
@@ -89,6 +126,12 @@ let run: Run;
 beforeEach(() => {
   useFakeTime();
   const driver = createScriptedDriver();
+  const bus = createBus();
+  const events: Omit<TaskEvent, 'time'>[] = [];
+  bus.on('task:event', ({ event: { time: _time, ...event } }) => events.push(event));
+  const phases: string[] = [];
+  const record = (phase: string) => () => phases.push(phase);
+  const { logger, lines } = captureLogs();
   const runner = createTaskRunner({
     task: { id: 't1', name: 'web', config: {} },
     driver,
@@ -96,11 +139,33 @@ beforeEach(() => {
     restartPolicy,
     killRetry,
     killDeadlineMs: KILL_DEADLINE_MS,
-    logger: captureLogs().logger,
+    logger,
+    bus,
+    hooks: [
+      {
+        name: 'phases',
+        poststart: record('poststart'),
+        exited: record('exited'),
+        stop: record('stop'),
+        shutdown: record('shutdown'),
+      },
+    ],
     inspect: coverage.inspect,
   });
   runner.actor.subscribe({ error: () => {} });
-  run = { driver, runner, orphans: new Set(), stopFailedAt: 0 };
+  run = {
+    driver,
+    runner,
+    orphans: new Set(),
+    stopFailedAt: 0,
+    oracle: initialRunnerRecord(ORACLE_CONFIG),
+    step: undefined,
+    timerMs: undefined,
+    events,
+    phases,
+    lines,
+    seen: { events: 0, phases: 0, lines: 0, calls: 0 },
+  };
 });
 
 afterEach(async () => {
@@ -132,7 +197,7 @@ const leave = async (send: () => void) => {
   for (const call of inFlight) if (!call.settled) run.orphans.add(call);
 };
 
-const executors: Record<string, EventExecutor> = {
+const executorsByKey: Record<string, EventExecutor> = {
   'xstate.init': () => {},
   start: () => run.runner.start(),
   kill: () =>
@@ -161,18 +226,17 @@ const executors: Record<string, EventExecutor> = {
     run.driver.pending('stopTask').reject(event.error);
     run.stopFailedAt = Date.now();
   },
-  'after:stopRetryDelay': async (_, before) => {
-    const { stopFailures, killRetry } = before.context as TaskRunnerContext;
-    const left = retryDelayMs(stopFailures - 1, killRetry) - (Date.now() - run.stopFailedAt);
+  // The table's delays, not the model's: a machine with a wrong delay must not set its own test's clock.
+  'after:stopRetryDelay': async () => {
+    const left = (run.timerMs ?? Number.NaN) - (Date.now() - run.stopFailedAt);
     await advance(left - 1);
     expect(run.runner.actor.getSnapshot().value, '1 ms before the retry').toEqual({ killing: 'retrying' });
     await advance(1);
   },
   'done:destroyTask': () => run.driver.pending('destroyTask').resolve(undefined),
   'error:destroyTask': (event) => run.driver.pending('destroyTask').reject(event.error),
-  'after:restartDelay': async (_, before) => {
-    const { decision, restartRequested } = before.context as TaskRunnerContext;
-    const delay = !restartRequested && decision?.restart ? decision.delayMs : 0;
+  'after:restartDelay': async () => {
+    const delay = run.timerMs ?? Number.NaN;
     if (delay > 0) {
       await advance(delay - 1);
       expect(run.runner.state, `still restarting 1 ms before its ${delay} ms timer`).toBe('restarting');
@@ -181,8 +245,97 @@ const executors: Record<string, EventExecutor> = {
   },
 };
 
+/** The model event as the table names it. */
+function oracleEvent(event: {
+  type: string;
+  variant?: string;
+  error?: unknown;
+  output?: unknown;
+}): RunnerEvent {
+  const key = testModel.keyOf(event) as RunnerEventKey;
+  const message = event.error instanceof Error ? event.error.message : undefined;
+  switch (key) {
+    case 'error:startTask':
+      return { key, startError: event.variant as StartError, message };
+    case 'error:stopTask':
+      return { key, stopError: event.variant as StopError, message };
+    case 'done:waitTask':
+      return { key, exit: event.variant };
+    case 'done:stopTask':
+      return { key, exit: 'signal-term' };
+    case 'error:waitTask':
+    case 'error:destroyTask':
+      return { key, message };
+    default:
+      return { key };
+  }
+}
+
+/** Every executor first steps the table: the expectation is fixed before the runtime moves. */
+const executors: Record<string, EventExecutor> = Object.fromEntries(
+  Object.entries(executorsByKey).map(([key, execute]) => [
+    key,
+    async (event, before) => {
+      run.seen = {
+        events: run.events.length,
+        phases: run.phases.length,
+        lines: run.lines.length,
+        calls: run.driver.history.length,
+      };
+      if (key === 'xstate.init') {
+        run.oracle = initialRunnerRecord(ORACLE_CONFIG);
+        run.step = undefined;
+        run.seen = { events: 0, phases: 0, lines: 0, calls: 0 };
+      } else {
+        const stepped = stepRunner(run.oracle, oracleEvent(event), ORACLE_CONFIG, Date.now());
+        if (!stepped) throw new Error(`the spec table has no row for ${run.oracle.state} + ${key}`);
+        run.oracle = stepped.record;
+        run.step = stepped;
+        if (stepped.timerMs !== undefined) run.timerMs = stepped.timerMs;
+      }
+      await execute(event, before);
+    },
+  ]),
+);
+
+/** The runtime against the table's step: state, task events, hook phases, log levels, driver calls. */
+function checkAgainstOracle(): void {
+  const { oracle, step, runner, driver } = run;
+  const label = step?.label ?? 'created';
+  expect(tableState(runner.actor.getSnapshot().value), `the state the spec table says (${label})`).toBe(
+    oracle.state,
+  );
+  const effects = step?.effects ?? entryEffects('pending');
+  expect(run.events.slice(run.seen.events), `task events with their payload (${label})`).toEqual(
+    effects.filter((e) => e.type === 'taskEvent').map((e) => e.params),
+  );
+  expect(run.phases.slice(run.seen.phases), `hook phases (${label})`).toEqual(
+    effects.filter((e) => e.type === 'runHooks').map((e) => e.params.phase),
+  );
+  // The machine's own lines: not the debug lines of task events and state changes, not the stats hook's.
+  const lines = run.lines
+    .slice(run.seen.lines)
+    .filter((line) => line.event === undefined && line.hook === undefined && line.state === undefined)
+    .map(({ level, error, driver_id }) => ({
+      level,
+      ...(error === undefined ? {} : { error }),
+      ...(driver_id === undefined ? {} : { driverId: driver_id }),
+    }));
+  expect(lines, `log levels and what they name (${label})`).toEqual(
+    effects.filter((e) => e.type === 'log').map((e) => e.params),
+  );
+  const calls = driver.history
+    .slice(run.seen.calls)
+    .map((c) => c.method)
+    .filter((method) => method !== 'taskStats');
+  // A stop that returns waits for the exit inside the same driver effect.
+  if (step?.label.includes('stopped')) calls.splice(calls.indexOf('waitTask'), 1);
+  expect(calls, `driver calls started (${label})`).toEqual(step?.calls.map((c) => c.src) ?? []);
+}
+
 async function check(model: ModelSnapshot): Promise<void> {
   await flush();
+  checkAgainstOracle();
   const { driver, runner } = run;
   const context = model.context as TaskRunnerContext;
   const snapshot = runner.actor.getSnapshot();

@@ -3,7 +3,7 @@
  * speaks of (log levels, named effects with their params, actors started and stopped, timers set and
  * cancelled). Shared by the oracle suites of both machines.
  */
-import type { AnyStateMachine, EventObject } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { initialTransition, transition } from 'xstate';
 import { deriveTestMachine, TRANSITION_MARKER } from '../../src/testing/derive-test-machine.js';
 
@@ -46,10 +46,15 @@ export function effectsOf(actions: readonly unknown[]): PureEffects {
 /** The machine and its derived twin, stepped together: the twin names the transitions each step took. */
 export function pureRunner(machine: AnyStateMachine, input: unknown) {
   const { machine: derived, events } = deriveTestMachine(machine);
-  const typeOf = (key: string) => {
-    const found = [...events.values()].find((event) => event.key === key);
-    if (!found) throw new Error(`the machine has no event "${key}" (no state handles it)`);
-    return found.type;
+  /**
+   * The event type of a key. Two states invoking the same actor (`destroyTask` in the runner's
+   * `exited` and `killFailed`) give one key two types: `snapshot` picks the one its state handles.
+   */
+  const typeOf = (key: string, snapshot?: AnyMachineSnapshot) => {
+    const found = [...events.values()].filter((event) => event.key === key);
+    if (found.length === 0) throw new Error(`the machine has no event "${key}" (no state handles it)`);
+    const inState = (stateId: string) => snapshot?.matches(stateId.split('.').slice(1).join('.') as never);
+    return (found.find((event) => inState(event.stateId)) ?? found[0]!).type;
   };
   const start = () => {
     const [snapshot, actions] = initialTransition(machine, input);

@@ -4,14 +4,20 @@
  * `maxRestarts` times within `restartWindowMs` (an OTP supervisor's intensity and period); past
  * that it gives up (`failed`).
  *
+ *   attaching ──the saved plugin answers──────────────┐   (only with a reattach config)
+ *       │ gone, another process, no answer             ▼
+ *       ▼                                              ▼
  *   launching ──handshake done──▶ up.recovering ──tasks re-attached──▶ up.serving
  *       │ launch failed               └──────── plugin.lost (died, hung) ────────┐
  *       ▼                                                                        ▼
  *     lost ──within the restart limit──▶ relaunching ──backoff──▶ launching    lost
  *       └──past the limit──▶ failed (final)
  *   stop (from any state but the finals) ──▶ stopping ──▶ stopped (final)
+ *   detach (from any state but the finals and stopping) ──▶ detaching ──▶ detached (final): the
+ *     plugin and its tasks live on, for a later host to attach to
  *
- * Pure: spawning and the handshake (`launchPlugin`), re-attaching (`recoverTasks`), watching the
+ * Pure: connecting to a plugin that outlived an earlier host (`attachPlugin`), spawning and the
+ * handshake (`launchPlugin`), re-attaching (`recoverTasks`), letting go (`releasePlugin`), watching the
  * process and its health (`watchPlugin`), the shutdown (`shutdownPlugin`) and what happens to
  * calls in flight (`dropPlugin`, `pluginServing`, `pluginFailed`) are provided by `src/plugins/`.
  */
@@ -41,12 +47,19 @@ export interface PluginEndpoint {
   address: string;
   /** The negotiated app protocol version. */
   protocolVersion: number;
+  /**
+   * The process's start time (field 22 of /proc/<pid>/stat) when known: tells the plugin from a
+   * later process that got its pid.
+   */
+  startTime?: number | undefined;
 }
 
 export interface PluginSupervisorInput {
   /** The plugin's name, for logs and errors. */
   name: string;
   restartPolicy?: Partial<PluginRestartPolicy>;
+  /** Where a plugin an earlier host launched serves: attached to first, launched anew if gone. */
+  reattach?: PluginEndpoint | undefined;
 }
 
 export interface PluginSupervisorContext {
@@ -64,12 +77,21 @@ export interface PluginSupervisorContext {
   served: boolean;
   /** Set on entering `failed`. */
   failed: boolean;
+  /** The saved endpoint to attach to first, if any. */
+  reattach: PluginEndpoint | undefined;
+  /** Whether the plugin now served was attached to (an earlier host launched it). */
+  attached: boolean;
+  /** Set on entering `detached`. */
+  detached: boolean;
 }
 
-export type PluginSupervisorEvent = { type: 'plugin.lost'; reason: string } | { type: 'stop' };
+export type PluginSupervisorEvent =
+  | { type: 'plugin.lost'; reason: string }
+  | { type: 'stop' }
+  | { type: 'detach' };
 
 export interface PluginSupervisorOutput {
-  state: 'stopped' | 'failed';
+  state: 'stopped' | 'failed' | 'detached';
   launches: number;
   lastError: string | undefined;
 }
@@ -91,6 +113,10 @@ export const pluginSupervisorMachine = setup({
     output: {} as PluginSupervisorOutput,
   },
   actors: {
+    /** Connects to a running plugin (same process, handshake and health pass); rejects if it cannot. */
+    attachPlugin: fromPromise<PluginEndpoint, { name: string; reattach: PluginEndpoint }>(async () => {
+      throw new Error('attachPlugin not provided');
+    }),
     /** Spawns the plugin, reads its handshake line, connects. */
     launchPlugin: fromPromise<PluginEndpoint, { name: string; attempt: number }>(async () => {
       throw new Error('launchPlugin not provided');
@@ -101,6 +127,8 @@ export const pluginSupervisorMachine = setup({
     watchPlugin: fromCallback<PluginSupervisorEvent, { endpoint: PluginEndpoint }>(() => {}),
     /** The controller's Shutdown, then SIGKILL after a grace period; the process is gone after. */
     shutdownPlugin: fromPromise<void, { endpoint: PluginEndpoint | undefined }>(async () => {}),
+    /** Lets go of the plugin without stopping it: the connection closes, the process runs on. */
+    releasePlugin: fromPromise<void, { endpoint: PluginEndpoint | undefined }>(async () => {}),
   },
   actions: {
     recordLaunchError: assign({
@@ -115,6 +143,7 @@ export const pluginSupervisorMachine = setup({
   },
   guards: {
     neverServed: ({ context }) => !context.served,
+    hasReattach: ({ context }) => context.reattach !== undefined,
     mayRestart: ({ context }) => mayRestart(context.restarts, Date.now(), context.policy),
   },
   delays: {
@@ -137,12 +166,35 @@ export const pluginSupervisorMachine = setup({
     lastError: undefined,
     served: false,
     failed: false,
+    reattach: input.reattach,
+    attached: false,
+    detached: false,
   }),
-  initial: 'launching',
+  initial: 'starting',
   on: {
     stop: '.stopping',
+    detach: '.detaching',
   },
   states: {
+    starting: {
+      always: [{ guard: 'hasReattach', target: 'attaching' }, { target: 'launching' }],
+    },
+    attaching: {
+      invoke: {
+        src: 'attachPlugin',
+        input: ({ context }) => ({ name: context.name, reattach: context.reattach as PluginEndpoint }),
+        onDone: {
+          target: 'up',
+          actions: assign({
+            endpoint: ({ event }) => (event as DoneActorEvent<PluginEndpoint>).output,
+            attached: true,
+          }),
+        },
+        // Gone, another process by now, or no answer: a new plugin is launched (its tasks are
+        // re-attached by their handles).
+        onError: { target: 'launching', actions: 'recordLaunchError' },
+      },
+    },
     launching: {
       entry: assign({ launches: ({ context }) => context.launches + 1 }),
       invoke: {
@@ -228,7 +280,20 @@ export const pluginSupervisorMachine = setup({
         onDone: 'stopped',
         onError: 'stopped',
       },
-      on: { stop: {} },
+      on: { stop: {}, detach: {} },
+    },
+    detaching: {
+      invoke: {
+        src: 'releasePlugin',
+        input: ({ context }) => ({ endpoint: context.endpoint }),
+        onDone: 'detached',
+        onError: 'detached',
+      },
+      on: { detach: {} },
+    },
+    detached: {
+      type: 'final',
+      entry: assign({ detached: true }),
     },
     stopped: {
       type: 'final',
@@ -249,7 +314,7 @@ export const pluginSupervisorMachine = setup({
     },
   },
   output: ({ context }) => ({
-    state: context.failed ? 'failed' : 'stopped',
+    state: context.failed ? 'failed' : context.detached ? 'detached' : 'stopped',
     launches: context.launches,
     lastError: context.lastError,
   }),

@@ -8,9 +8,10 @@ import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { PluginEndpoint } from '../../machines/plugin-supervisor.machine.js';
+import { processIdentity } from '../drivers/exec/recover.js';
 import type { Logger } from '../runtime/logger.js';
 import { PluginLaunchError } from './errors.js';
-import { hostEnv, parseHandshakeLine } from './handshake.js';
+import { EXIT_WITH_HOST_ENV, hostEnv, parseHandshakeLine } from './handshake.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 import { type LogRelay, relayPluginLog } from './relay-log.js';
 
@@ -23,6 +24,12 @@ export interface LaunchOptions {
   handshakeTimeoutMs: number;
   logger: Logger;
   signal: AbortSignal;
+  /**
+   * Whether the plugin shuts down when this host goes away (`TASKPULSE_PLUGIN_EXIT_WITH_HOST`, its
+   * stdin a pipe from us). False for a plugin meant to outlive its host: no such variable, stdin
+   * not connected. Default true.
+   */
+  exitWithHost?: boolean;
 }
 
 export interface LaunchedPlugin {
@@ -55,18 +62,30 @@ export function describeExit({
   return signal ? `was killed by ${signal}` : `exited with code ${code}`;
 }
 
+/** Where a plugin's stderr goes: the same file for every launch of it (and for a host attaching to it). */
+export function pluginLogPath(logDir: string, name: string): string {
+  return join(logDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.stderr.log`);
+}
+
 export async function launchPlugin(options: LaunchOptions): Promise<LaunchedPlugin> {
   const { name, logger } = options;
+  const exitWithHost = options.exitWithHost ?? true;
   mkdirSync(options.logDir, { recursive: true });
-  const logPath = join(options.logDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.stderr.log`);
+  const logPath = pluginLogPath(options.logDir, name);
   const stderr = openSync(logPath, 'a');
   const from = fstatSync(stderr).size;
   let child: ChildProcess;
   try {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...options.env,
+      ...hostEnv(SUPPORTED_PROTOCOL_VERSIONS),
+    };
+    if (!exitWithHost) delete env[EXIT_WITH_HOST_ENV];
     child = spawn(options.command, [...options.args], {
       detached: true, // own session and process group
-      stdio: ['pipe', 'pipe', stderr],
-      env: { ...process.env, ...options.env, ...hostEnv(SUPPORTED_PROTOCOL_VERSIONS) },
+      stdio: [exitWithHost ? 'pipe' : 'ignore', 'pipe', stderr],
+      env,
     });
   } finally {
     closeSync(stderr);
@@ -122,6 +141,7 @@ export async function launchPlugin(options: LaunchOptions): Promise<LaunchedPlug
     child,
     endpoint: {
       pid: child.pid!,
+      startTime: processIdentity(child.pid!)?.startTime,
       address: line.network === 'unix' ? `unix:${line.address}` : line.address,
       protocolVersion: line.app,
     },

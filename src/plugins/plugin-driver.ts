@@ -11,9 +11,12 @@
  *   because its plugin restarted.
  * - A task the relaunched plugin cannot re-attach is reported exited with an error, and its process
  *   group (when the handle has a pid) is killed: no orphan.
+ * - With `reattach` (a config an earlier host saved from `driver.reattach`), the driver connects to
+ *   that plugin if it is still the same process and answers, and launches a new one otherwise;
+ *   `detach()` lets go of the plugin without stopping it, for a later host to attach to.
  */
 
-import { lstatSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type Actor, type AnyActorRef, createActor, fromCallback, fromPromise, toPromise } from 'xstate';
@@ -35,7 +38,9 @@ import { PluginShutdownError } from '../drivers/errors.js';
 import { processIdentity } from '../drivers/exec/recover.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { PluginLaunchError } from './errors.js';
-import { describeExit, killPlugin, type LaunchedPlugin, launchPlugin } from './launch.js';
+import { describeExit, killPlugin, launchPlugin, pluginLogPath } from './launch.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
+import { relayPluginLog } from './relay-log.js';
 import { connectPlugin, type PluginCapabilities, type RpcConnection } from './rpc-client.js';
 
 export interface PluginDriverOptions {
@@ -58,6 +63,17 @@ export interface PluginDriverOptions {
   restartPolicy?: Partial<PluginRestartPolicy>;
   /** The actor system to join (the agent's root), so the inspector shows the plugin beside the runners. */
   parent?: AnyActorRef;
+  /**
+   * Launch the plugin to outlive this host (Nomad's executor): without
+   * `TASKPULSE_PLUGIN_EXIT_WITH_HOST`, its stdin not connected, so it serves on when the host dies
+   * or `detach()`es. Default false: the plugin shuts down when its host goes away.
+   */
+  outliveHost?: boolean;
+  /**
+   * A plugin an earlier host launched (its `driver.reattach`, saved): attached to when it is still
+   * that process and answers its health check and Capabilities; a new plugin is launched otherwise.
+   */
+  reattach?: PluginReattachConfig;
 }
 
 /** What a later host process needs to reach a plugin that outlived this one (go-plugin's ReattachConfig). */
@@ -67,6 +83,8 @@ export interface PluginReattachConfig {
   /** `unix:/path` */
   address: string;
   pid: number;
+  /** The plugin process's start time (/proc/<pid>/stat field 22): a reused pid is not taken for it. */
+  startTime?: number;
 }
 
 export interface PluginDriver extends TaskDriver {
@@ -76,8 +94,49 @@ export interface PluginDriver extends TaskDriver {
   readonly reattach: PluginReattachConfig | undefined;
   /** The tasks the plugin owns, with what re-attaching them needs. */
   readonly tasks: ReadonlyMap<string, { spec: TaskSpec; handle: TaskHandle }>;
+  /** Re-attaches a task by what `tasks` holds for it (saved, perhaps by an earlier host). */
+  recoverTask(spec: TaskSpec, handle: TaskHandle): Promise<void>;
   /** Shuts the plugin down (controller Shutdown, then SIGKILL after the grace period). */
   stop(): Promise<void>;
+  /**
+   * Lets go of the plugin without stopping it (its tasks run on): calls in flight end with
+   * PluginShutdownError, the connection closes. Resolves with the config to attach to it later,
+   * undefined when no plugin was serving.
+   */
+  detach(): Promise<PluginReattachConfig | undefined>;
+}
+
+/** A saved reattach config that cannot be one is a clear error naming the field and the value. */
+export function checkReattachConfig(config: PluginReattachConfig): void {
+  const bad = (field: string, value: unknown, want: string) =>
+    new Error(`plugin reattach config: ${field} is ${JSON.stringify(value)}, expected ${want}`);
+  if (config.protocol !== 'grpc') throw bad('protocol', config.protocol, '"grpc"');
+  if (!(SUPPORTED_PROTOCOL_VERSIONS as readonly number[]).includes(config.protocolVersion))
+    throw bad('protocolVersion', config.protocolVersion, SUPPORTED_PROTOCOL_VERSIONS.join(' or '));
+  if (typeof config.address !== 'string' || !config.address.startsWith('unix:/'))
+    throw bad('address', config.address, '"unix:/<socket path>"');
+  if (!Number.isInteger(config.pid) || config.pid <= 1) throw bad('pid', config.pid, 'a pid > 1');
+  if (config.startTime !== undefined && (!Number.isInteger(config.startTime) || config.startTime < 0))
+    throw bad('startTime', config.startTime, 'clock ticks after boot (an integer ≥ 0)');
+}
+
+/** The plugin process this host talks to: one it launched, or one an earlier host launched. */
+interface Connected {
+  endpoint: PluginEndpoint;
+  conn: RpcConnection;
+  /** Settles, with why, when the process is gone (a child's exit; a /proc poll for one attached to). */
+  exited: Promise<string>;
+  /** SIGKILLs the plugin's session (it runs in its own). */
+  kill(): void;
+  /** Stops relaying its log and watching its process; the process itself is left alone. */
+  release(): void;
+}
+
+/** True while `pid` is a live process with the start time `startTime` (when given). */
+function sameProcess(pid: number, startTime: number | undefined): boolean {
+  const identity = processIdentity(pid);
+  if (!identity || identity.state === 'Z' || identity.state === 'X') return false;
+  return startTime === undefined || identity.startTime === startTime;
 }
 
 interface Deferred {
@@ -135,6 +194,21 @@ function removeSocket(address: string): void {
 
 const isShutdown = (error: unknown) => error instanceof PluginShutdownError;
 
+/** How often a plugin this host did not launch is checked for being gone. */
+const ATTACHED_POLL_MS = 200;
+
+function killPid(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
 export async function createPluginDriver(options: PluginDriverOptions): Promise<PluginDriver> {
   const name = options.name ?? basename(options.command);
   const logger = (options.logger ?? silentLogger()).child({ plugin: name });
@@ -144,17 +218,18 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
   const shutdownGraceMs = options.shutdownGraceMs ?? 2000;
   const tasks = new Map<string, OwnedTask>();
 
-  let current: { launched: LaunchedPlugin; conn: RpcConnection } | undefined;
+  if (options.reattach) checkReattachConfig(options.reattach);
+  let current: Connected | undefined;
   let capabilities: PluginCapabilities | undefined;
   let ready = deferred();
   let failure: Error | undefined;
   let stopping = false;
 
-  const forget = (plugin: { launched: LaunchedPlugin; conn: RpcConnection }, reason: string) => {
+  const forget = (plugin: Connected, reason: string) => {
     plugin.conn.drop(reason);
-    killPlugin(plugin.launched.child);
-    plugin.launched.relay.close();
-    removeSocket(plugin.launched.endpoint.address);
+    plugin.kill();
+    plugin.release();
+    removeSocket(plugin.endpoint.address);
   };
 
   const killLostTask = (task: OwnedTask) => {
@@ -183,14 +258,28 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
             handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
             logger,
             signal,
+            exitWithHost: !options.outliveHost,
           });
           const conn = connectPlugin(launched.endpoint.address);
-          const plugin = { launched, conn };
+          const { child } = launched;
+          const plugin: Connected = {
+            endpoint: launched.endpoint,
+            conn,
+            exited: launched.exited.then((exit) => `plugin ${describeExit(exit)}`),
+            kill: () => killPlugin(child),
+            release: () => {
+              launched.relay.close();
+              // Nothing of ours keeps this process alive for the plugin's sake (it may outlive us).
+              child.stdin?.destroy();
+              child.stdout?.destroy();
+              child.unref();
+            },
+          };
           try {
             capabilities = await conn.capabilities();
           } catch (error) {
             forget(plugin, 'capabilities call failed');
-            await launched.exited;
+            await plugin.exited;
             throw new PluginLaunchError(
               `plugin "${name}": its Capabilities call failed: ${(error as Error).message}`,
             );
@@ -204,6 +293,72 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
           return launched.endpoint;
         },
       ),
+      attachPlugin: fromPromise<PluginEndpoint, { name: string; reattach: PluginEndpoint }>(
+        async ({ input, signal }) => {
+          const saved = input.reattach;
+          const where = `plugin "${name}" (pid ${saved.pid}, ${saved.address})`;
+          if (!sameProcess(saved.pid, saved.startTime)) {
+            const identity = processIdentity(saved.pid);
+            const reused = identity !== undefined && identity.startTime !== saved.startTime;
+            // Gone: what it left (its socket) goes. A reused pid leaves the address alone: the
+            // config does not describe one process any more, so nothing of it is taken for ours.
+            if (!reused) removeSocket(saved.address);
+            throw new PluginLaunchError(
+              reused ? `${where}: the pid is another process now: not attached` : `${where} is gone`,
+            );
+          }
+          const conn = connectPlugin(saved.address);
+          const fail = (why: string) => {
+            conn.drop(why);
+            return new PluginLaunchError(`${where}: ${why}`);
+          };
+          if (!(await conn.healthy(healthTimeoutMs))) {
+            // Our plugin (same pid and start time) that does not answer: it would only linger.
+            if (saved.startTime !== undefined) killPid(saved.pid);
+            throw fail(`no answer to its health check within ${healthTimeoutMs} ms`);
+          }
+          try {
+            capabilities = await conn.capabilities();
+          } catch (error) {
+            throw fail(`its Capabilities call failed: ${(error as Error).message}`);
+          }
+          if (signal.aborted) throw fail('attach cancelled');
+          const logPath = pluginLogPath(logDir, name);
+          const relay = existsSync(logPath)
+            ? relayPluginLog(logPath, statSync(logPath).size, logger)
+            : undefined;
+          let watching: NodeJS.Timeout | undefined;
+          const exited = new Promise<string>((resolve) => {
+            watching = setInterval(() => {
+              if (sameProcess(saved.pid, saved.startTime)) return;
+              clearInterval(watching);
+              resolve(`plugin process ${saved.pid} is gone`);
+            }, ATTACHED_POLL_MS);
+          });
+          current = {
+            endpoint: saved,
+            conn,
+            exited,
+            kill: () => {
+              if (sameProcess(saved.pid, saved.startTime)) killPid(saved.pid);
+            },
+            release: () => {
+              clearInterval(watching);
+              relay?.close();
+            },
+          };
+          logger.info({ pid: saved.pid, address: saved.address }, 'attached to a running plugin');
+          return saved;
+        },
+      ),
+      releasePlugin: fromPromise(async () => {
+        const plugin = current;
+        current = undefined;
+        if (!plugin) return;
+        plugin.conn.drop('the host detached');
+        plugin.release();
+        logger.info({ pid: plugin.endpoint.pid }, 'detached from the plugin: it runs on');
+      }),
       recoverTasks: fromPromise(async () => {
         const plugin = current;
         if (!plugin || tasks.size === 0) return;
@@ -225,8 +380,8 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
         if (!plugin) return () => {};
         let stopped = false;
         let checking = false;
-        plugin.launched.exited.then((exit) => {
-          if (!stopped) sendBack({ type: 'plugin.lost', reason: `plugin ${describeExit(exit)}` });
+        plugin.exited.then((reason) => {
+          if (!stopped) sendBack({ type: 'plugin.lost', reason });
         });
         const timer = setInterval(async () => {
           if (checking) return;
@@ -252,7 +407,7 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
         await plugin.conn.shutdown(shutdownGraceMs);
         let grace: NodeJS.Timeout | undefined;
         const exited = await Promise.race([
-          plugin.launched.exited.then(() => true),
+          plugin.exited.then(() => true),
           new Promise<false>((resolve) => {
             grace = setTimeout(resolve, shutdownGraceMs, false);
           }),
@@ -260,7 +415,7 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
         clearTimeout(grace);
         if (!exited) logger.warn({}, 'plugin did not exit after Shutdown: killing it');
         forget(plugin, 'plugin stopped');
-        await plugin.launched.exited;
+        await plugin.exited;
         // A plugin killed before it could end its tasks (or one that does not end them) leaves
         // none behind: the host kills what the handles name.
         for (const task of tasks.values()) killLostTask(task);
@@ -292,7 +447,20 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
   });
 
   const actor = createActor(machine, {
-    input: { name, ...(options.restartPolicy ? { restartPolicy: options.restartPolicy } : {}) },
+    input: {
+      name,
+      ...(options.restartPolicy ? { restartPolicy: options.restartPolicy } : {}),
+      ...(options.reattach
+        ? {
+            reattach: {
+              pid: options.reattach.pid,
+              address: options.reattach.address,
+              protocolVersion: options.reattach.protocolVersion,
+              startTime: options.reattach.startTime,
+            },
+          }
+        : {}),
+    },
     ...(options.parent ? { parent: options.parent } : {}),
     id: `plugin:${name}`,
   });
@@ -340,6 +508,18 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
     error: new Error(reason),
   });
 
+  const reattachConfig = (): PluginReattachConfig | undefined => {
+    const endpoint = current?.endpoint;
+    if (!endpoint || !ready.settled) return undefined;
+    return {
+      protocol: 'grpc',
+      protocolVersion: endpoint.protocolVersion,
+      address: endpoint.address,
+      pid: endpoint.pid,
+      ...(endpoint.startTime === undefined ? {} : { startTime: endpoint.startTime }),
+    };
+  };
+
   const caps = capabilities as PluginCapabilities | undefined;
   const driverCapabilities: DriverCapabilities = {
     stats: caps?.stats ?? false,
@@ -352,15 +532,7 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
     capabilities: driverCapabilities,
     actor,
     get reattach() {
-      const endpoint = current?.launched.endpoint;
-      return endpoint && ready.settled
-        ? {
-            protocol: 'grpc' as const,
-            protocolVersion: endpoint.protocolVersion,
-            address: endpoint.address,
-            pid: endpoint.pid,
-          }
-        : undefined;
+      return reattachConfig();
     },
     tasks,
 
@@ -428,6 +600,14 @@ export async function createPluginDriver(options: PluginDriverOptions): Promise<
       stopping = true;
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'stop' });
       await toPromise(actor).catch(() => {});
+    },
+
+    async detach(): Promise<PluginReattachConfig | undefined> {
+      const config = reattachConfig();
+      stopping = true;
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'detach' });
+      await toPromise(actor).catch(() => {});
+      return config;
     },
   };
   return driver;

@@ -250,6 +250,11 @@ export async function servePlugin(
       error ? reject(error) : resolve(),
     ),
   );
+  if (env[EXIT_WITH_HOST_ENV] !== '1' && !options.out) {
+    // Meant to outlive its host: once the host is gone our stdout pipe has no reader, and a write
+    // to it must not kill the plugin (Node turns EPIPE into an error event, unhandled = a crash).
+    process.stdout.on('error', () => {});
+  }
   if (env[EXIT_WITH_HOST_ENV] === '1') {
     // A taskpulse host holds our stdin; when it closes the host is gone, and so is our reason to run.
     process.stdin.on('end', () => void shutdown());

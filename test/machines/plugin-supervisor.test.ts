@@ -19,14 +19,33 @@ const endpoint: PluginEndpoint = { pid: 4242, address: 'unix:/tmp/x.sock', proto
 type Outcome = 'ok' | 'fail' | 'hang';
 
 /** A supervisor whose effects are scripted: each launch and recover takes the next outcome. */
-function supervisor(script: { launches?: Outcome[]; recovers?: Outcome[]; policy?: object } = {}) {
+function supervisor(
+  script: {
+    launches?: Outcome[];
+    recovers?: Outcome[];
+    attaches?: Outcome[];
+    policy?: object;
+    reattach?: PluginEndpoint;
+  } = {},
+) {
   const launches = [...(script.launches ?? [])];
+  const attaches = [...(script.attaches ?? [])];
   const recovers = [...(script.recovers ?? [])];
   const effects: string[] = [];
   let lose: ((reason: string) => void) | undefined;
   let watchers = 0;
   const machine = pluginSupervisorMachine.provide({
     actors: {
+      attachPlugin: fromPromise(async ({ input }) => {
+        effects.push(`attach:${input.reattach.pid}`);
+        const outcome = attaches.shift() ?? 'ok';
+        if (outcome === 'hang') await new Promise(() => {});
+        if (outcome === 'fail') throw new Error(`plugin ${input.reattach.pid} is gone`);
+        return input.reattach;
+      }),
+      releasePlugin: fromPromise(async ({ input }) => {
+        effects.push(`release:${input.endpoint ? input.endpoint.pid : 'none'}`);
+      }),
       launchPlugin: fromPromise(async ({ input }) => {
         effects.push(`launch#${input.attempt}`);
         if ((launches.shift() ?? 'ok') === 'fail') throw new Error(`launch ${input.attempt} failed`);
@@ -57,7 +76,11 @@ function supervisor(script: { launches?: Outcome[]; recovers?: Outcome[]; policy
     },
   });
   const actor = createActor(machine, {
-    input: { name: 'p', ...(script.policy ? { restartPolicy: script.policy } : {}) },
+    input: {
+      name: 'p',
+      ...(script.policy ? { restartPolicy: script.policy } : {}),
+      ...(script.reattach ? { reattach: script.reattach } : {}),
+    },
   });
   return {
     actor,
@@ -260,6 +283,146 @@ describe('plugin supervisor: more of the same table', () => {
       restartWindowMs: 60_000,
       backoff: { baseMs: 500, capMs: 10_000 },
     });
+  });
+});
+
+/** A plugin an earlier host launched (issue #13): where it serves, as that host saved it. */
+const saved: PluginEndpoint = {
+  pid: 777,
+  address: 'unix:/tmp/saved.sock',
+  protocolVersion: 1,
+  startTime: 42,
+};
+
+describe('plugin supervisor: attaching to a plugin that outlived its host, detaching from one', () => {
+  it('without a reattach config the first state is launching: nothing is attached', async () => {
+    const s = supervisor();
+    await s.start();
+    expect(s.effects[0]).toBe('launch#1');
+    expect(s.actor.getSnapshot().context.attached).toBe(false);
+  });
+
+  it('attaching, the saved plugin answers → up.recovering → up.serving with its endpoint; nothing launched', async () => {
+    const s = supervisor({ reattach: saved });
+    s.actor.start();
+    expect(s.state()).toBe('attaching');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.state()).toEqual({ up: 'serving' });
+    expect(s.effects).toEqual(['attach:777', 'recover', 'serving:777']);
+    expect(s.actor.getSnapshot().context).toMatchObject({ endpoint: saved, attached: true, launches: 0 });
+    expect(s.watchers()).toBe(1);
+  });
+
+  it('attaching, the saved plugin is gone → launching a new one (no failure: it never served here)', async () => {
+    const s = supervisor({ reattach: saved, attaches: ['fail'] });
+    await s.start();
+    expect(s.state()).toEqual({ up: 'serving' });
+    expect(s.effects).toEqual(['attach:777', 'launch#1', 'recover', 'serving:4242']);
+    expect(s.actor.getSnapshot().context).toMatchObject({
+      endpoint,
+      attached: false,
+      lastError: 'plugin 777 is gone',
+    });
+  });
+
+  it('attaching fails and the new launch fails too → failed: one launch, no storm', async () => {
+    const s = supervisor({ reattach: saved, attaches: ['fail'], launches: ['fail'] });
+    await s.start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(s.state()).toBe('failed');
+    expect(s.effects).toEqual(['attach:777', 'launch#1', 'failed:1:launch 1 failed']);
+  });
+
+  it('an attached plugin that is lost is relaunched like a launched one', async () => {
+    const s = supervisor({ reattach: saved });
+    await s.start();
+    s.lose('plugin process 777 is gone');
+    expect(s.state()).toBe('relaunching');
+    expect(s.effects.at(-1)).toBe('drop:plugin process 777 is gone');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(s.state()).toEqual({ up: 'serving' });
+    expect(s.effects.slice(-3)).toEqual(['launch#1', 'recover', 'serving:4242']);
+  });
+
+  it('attaching, stop → stopping → stopped (the attach is cancelled)', async () => {
+    const s = supervisor({ reattach: saved, attaches: ['hang'] });
+    s.actor.start();
+    s.actor.send({ type: 'stop' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.state()).toBe('stopped');
+    expect(s.effects).toEqual(['attach:777', 'shutdown:none']);
+  });
+
+  for (const from of ['attaching', 'launching', 'up.serving', 'relaunching'] as const) {
+    it(`${from}, detach → detaching → detached: let go, never shut down`, async () => {
+      const s = supervisor({
+        ...(from === 'attaching' ? { reattach: saved, attaches: ['hang' as const] } : {}),
+      });
+      if (from === 'attaching' || from === 'launching') {
+        s.actor.start();
+        expect(s.state()).toBe(from);
+      } else {
+        await s.start();
+        if (from === 'relaunching') s.lose();
+      }
+      s.actor.send({ type: 'detach' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(s.state()).toBe('detached');
+      expect(s.effects.at(-1)).toBe(from === 'up.serving' ? 'release:4242' : 'release:none');
+      expect(s.effects.some((e) => e.startsWith('shutdown'))).toBe(false);
+      expect(s.actor.getSnapshot().output).toMatchObject({ state: 'detached' });
+      expect(s.watchers()).toBe(0);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(s.effects.filter((e) => e.startsWith('launch#'))).toHaveLength(from === 'attaching' ? 0 : 1);
+    });
+  }
+
+  it('stopping, detach → still stopping: a stop under way is not turned into a detach', async () => {
+    let finish!: () => void;
+    const machine = pluginSupervisorMachine.provide({
+      actors: {
+        launchPlugin: fromPromise(async () => endpoint),
+        shutdownPlugin: fromPromise(
+          () =>
+            new Promise<void>((resolve) => {
+              finish = resolve;
+            }),
+        ),
+      },
+    });
+    const actor = createActor(machine, { input: { name: 'p' } }).start();
+    await vi.advanceTimersByTimeAsync(0);
+    actor.send({ type: 'stop' });
+    actor.send({ type: 'detach' });
+    expect(actor.getSnapshot().value).toBe('stopping');
+    finish();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(actor.getSnapshot().output).toMatchObject({ state: 'stopped' });
+  });
+
+  it('detaching, detach → still detaching: released once', async () => {
+    let finish!: () => void;
+    let releases = 0;
+    const machine = pluginSupervisorMachine.provide({
+      actors: {
+        launchPlugin: fromPromise(async () => endpoint),
+        releasePlugin: fromPromise(() => {
+          releases += 1;
+          return new Promise<void>((resolve) => {
+            finish = resolve;
+          });
+        }),
+      },
+    });
+    const actor = createActor(machine, { input: { name: 'p' } }).start();
+    await vi.advanceTimersByTimeAsync(0);
+    actor.send({ type: 'detach' });
+    actor.send({ type: 'detach' });
+    expect(actor.getSnapshot().value).toBe('detaching');
+    finish();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(actor.getSnapshot().value).toBe('detached');
+    expect(releases).toBe(1);
   });
 });
 

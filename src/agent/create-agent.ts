@@ -74,7 +74,7 @@ export interface CreateAgentOptions {
   keepLogs?: boolean | undefined;
   /**
    * Run the built-in exec driver out of process (`taskpulse plugin exec`, docs/plugins.md). Default
-   * false: in process costs less CPU per sample, and the plugin's exec tasks cannot be re-attached yet.
+   * false: in process costs less CPU per sample (docs/plugins.md weighs it against the crash boundary).
    */
   execOutOfProcess?: boolean | undefined;
   /** Exec driver's parent cgroup (default `taskpulse`). */

@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { PluginReattachConfig } from '../plugins/plugin-driver.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Job, JobTask } from './job-schema.js';
 
@@ -60,7 +61,14 @@ export function execPluginConfig(options: {
 export async function startPlugin(
   name: string,
   config: PluginConfig,
-  options: { logger: Logger; parent?: import('xstate').AnyActorRef },
+  options: {
+    logger: Logger;
+    parent?: import('xstate').AnyActorRef;
+    /** Launch it to outlive the agent (docs/plugins.md). */
+    outliveHost?: boolean;
+    /** Attach to the plugin a previous agent saved, if it still serves. */
+    reattach?: PluginReattachConfig;
+  },
 ) {
   const { createPluginDriver } = await import('../plugins/plugin-driver.js');
   return createPluginDriver({
@@ -70,5 +78,7 @@ export async function startPlugin(
     ...(config.env ? { env: config.env } : {}),
     logger: options.logger,
     ...(options.parent ? { parent: options.parent } : {}),
+    ...(options.outliveHost ? { outliveHost: true } : {}),
+    ...(options.reattach ? { reattach: options.reattach } : {}),
   });
 }

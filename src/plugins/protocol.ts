@@ -4,8 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import type { GrpcObject, ServiceClientConstructor } from '@grpc/grpc-js';
+import { grpc, protoLoader } from './grpc.js';
 
 /** The app protocol versions this taskpulse speaks (go-plugin's `PLUGIN_PROTOCOL_VERSIONS`). */
 export const SUPPORTED_PROTOCOL_VERSIONS = [1] as const;
@@ -44,7 +44,7 @@ function at(root: GrpcObject, path: string): ServiceClientConstructor {
 
 export function protocol(): Protocol {
   if (loaded) return loaded;
-  const definition = loadSync(
+  const definition = protoLoader.loadSync(
     [
       'taskpulse/driver/v1/driver.proto',
       'grpc/health/v1/health.proto',
@@ -53,7 +53,7 @@ export function protocol(): Protocol {
     ],
     { includeDirs: [protoDir], longs: Number, enums: String, defaults: true, oneofs: true },
   );
-  const root = loadPackageDefinition(definition);
+  const root = grpc.loadPackageDefinition(definition);
   loaded = {
     driver: at(root, 'taskpulse.driver.v1.TaskDriver'),
     health: at(root, 'grpc.health.v1.Health'),

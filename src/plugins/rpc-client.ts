@@ -4,12 +4,13 @@
  * stream in flight with PluginShutdownError at once, which is what the host does when the plugin
  * died or hung: nothing waits on a connection that will not answer.
  */
-import { type Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Client, Metadata, ServiceError } from '@grpc/grpc-js';
 import type { ExitResult, StopOptions, TaskHandle, TaskSpec, TaskStatus } from '../drivers/contract.js';
 import { PluginShutdownError } from '../drivers/errors.js';
 import type { TaskResourceUsage } from '../drivers/usage.js';
 import { exitFromProto, handleFromProto, handleToProto, specToProto, usageFromProto } from './codec.js';
 import { fromStatusError } from './errors.js';
+import { grpc } from './grpc.js';
 import { CHANNEL_OPTIONS, protocol, STREAM_OPEN_HEADER } from './protocol.js';
 
 type Message = Record<string, unknown>;
@@ -52,12 +53,12 @@ export interface RpcConnection {
 
 export function connectPlugin(address: string): RpcConnection {
   const proto = protocol();
-  const driver = new proto.driver(address, credentials.createInsecure(), CHANNEL_OPTIONS) as Client &
+  const driver = new proto.driver(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as Client &
     Record<string, UnaryMethod>;
   const channelOverride = driver.getChannel();
-  const health = new proto.health(address, credentials.createInsecure(), { channelOverride }) as Client &
+  const health = new proto.health(address, grpc.credentials.createInsecure(), { channelOverride }) as Client &
     Record<string, UnaryMethod>;
-  const controller = new proto.controller(address, credentials.createInsecure(), {
+  const controller = new proto.controller(address, grpc.credentials.createInsecure(), {
     channelOverride,
   }) as Client & Record<string, UnaryMethod>;
   const inFlight = new Set<(error: Error) => void>();
@@ -95,7 +96,7 @@ export function connectPlugin(address: string): RpcConnection {
       const call = (client[method] as UnaryMethod).call(
         client,
         request,
-        new Metadata(),
+        new grpc.Metadata(),
         context.deadline ? { deadline: context.deadline } : {},
         (error, response) => {
           if (settled) return;

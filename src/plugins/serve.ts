@@ -7,19 +7,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  Metadata,
-  Server,
-  ServerCredentials,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type sendUnaryData,
-} from '@grpc/grpc-js';
+import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { TaskDriver } from '../drivers/contract.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { exitToProto, handleFromProto, handleToProto, specFromProto, usageToProto } from './codec.js';
 import { NotImplementedError, PluginLaunchError, toStatusError } from './errors.js';
+import { grpc } from './grpc.js';
 import { EXIT_WITH_HOST_ENV, formatHandshakeLine, negotiate } from './handshake.js';
 import { CHANNEL_OPTIONS, protocol, STREAM_OPEN_HEADER, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.js';
 
@@ -114,7 +107,7 @@ export async function servePlugin(
   if (!negotiated.ok) throw new PluginLaunchError(negotiated.message);
 
   const proto = protocol();
-  const server = new Server(CHANNEL_OPTIONS);
+  const server = new grpc.Server(CHANNEL_OPTIONS);
   const writes = createWriteBatch(options.coalesceMs ?? DEFAULT_COALESCE_MS);
   const streams = new Set<AbortController>();
   const need = <K extends 'signalTask' | 'inspectTask' | 'recoverTask'>(name: K, method: string) => {
@@ -174,7 +167,7 @@ export async function servePlugin(
       const { taskId, intervalMs } = call.request as { taskId: string; intervalMs: number };
       (async () => {
         const samples = await driver.taskStats(taskId, intervalMs, controller.signal);
-        const header = new Metadata();
+        const header = new grpc.Metadata();
         header.set(STREAM_OPEN_HEADER, '1');
         call.sendMetadata(header);
         for await (const sample of samples) {
@@ -246,7 +239,7 @@ export async function servePlugin(
   });
 
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${address}`, ServerCredentials.createInsecure(), (error) =>
+    server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (error) =>
       error ? reject(error) : resolve(),
     ),
   );

@@ -17,7 +17,10 @@ await build({
   platform: 'node',
   target: 'node20',
   // Optional peer dependencies stay imports (loaded only when a flag or driver needs them), and the
-  // version is read from the installed package.json.
+  // version is read from the installed package.json. Not the gRPC libraries of driver plugins,
+  // although they are optional peers of the library too: the bundle carries them (in chunks loaded
+  // only by `taskpulse plugin …`, `driver: plugin` and `--exec-plugin`), so `npx taskpulse plugin
+  // exec` works with nothing installed by hand; the library (dist/src/) imports the installed ones.
   external: ['dockerode', 'pino-pretty', '@statelyai/inspect', 'taskpulse/package.json'],
   // Bundled CommonJS dependencies (yaml, commander, pino) call `require` for Node's built-ins.
   banner: {

@@ -8,7 +8,8 @@
  */
 import { importOptional } from '../runtime/optional-package.js';
 
-const neededFor = 'driver plugins (taskpulse/plugin, `driver: plugin`, the out-of-process exec driver)';
+/** The subject of the error's message: "… needs the package …". */
+const neededFor = 'taskpulse/plugin (driver plugins: `driver: plugin`, exec out of process)';
 
 /**
  * A CommonJS package's exports from `import()`. Node gives them as `default` and by name, a split

@@ -2,7 +2,9 @@
  * The package as an embedder gets it: `npm pack`, installed into a fresh project (from the local npm
  * cache), the README's embedding example run with plain `node`, the public API type-checked by `tsc`
  * under NodeNext + strict + exactOptionalPropertyTypes, the optional peers absent (their errors name
- * them), the CLI run from the install, and publint + arethetypeswrong on the tarball.
+ * them), the CLI run from the install, and publint + arethetypeswrong on the tarball. The gRPC
+ * libraries of driver plugins come last: the core and the CLI run without them, then they are
+ * installed for `taskpulse/plugin`.
  * dist/ is fresh: the global setup builds it (`npm pack` runs without scripts, so it does not rebuild).
  */
 import { execFile } from 'node:child_process';
@@ -123,7 +125,8 @@ beforeAll(async () => {
   writeFileSync(join(app, 'readme-example.ts'), readmeExample());
   copyFileSync(join(HERE, 'usage.ts'), join(app, 'usage.ts'));
   copyFileSync(join(HERE, 'missing-peers.mjs'), join(app, 'missing-peers.mjs'));
-  copyFileSync(join(HERE, 'plugin-roundtrip.mjs'), join(app, 'plugin-roundtrip.mjs'));
+  for (const file of ['plugin-roundtrip.mjs', 'core-without-grpc.mjs', 'plugin.job.yaml'])
+    copyFileSync(join(HERE, file), join(app, file));
   writeFileSync(join(app, 'quick.job.yaml'), QUICK_JOB);
   const installed = await run(
     'npm',
@@ -170,9 +173,21 @@ describe('the packed package', () => {
   });
 
   it('installs without the optional peers, tsx or esbuild', () => {
-    for (const name of ['dockerode', 'ssh2', 'pino-pretty', '@statelyai/inspect', 'tsx', 'esbuild'])
+    for (const name of [
+      'dockerode',
+      'ssh2',
+      'pino-pretty',
+      '@statelyai/inspect',
+      '@grpc/grpc-js',
+      '@grpc/proto-loader',
+      'protobufjs',
+      'tsx',
+      'esbuild',
+    ])
       expect(existsSync(join(app, 'node_modules', name)), name).toBe(false);
     expect(Object.keys(manifest.peerDependencies).sort()).toEqual([
+      '@grpc/grpc-js',
+      '@grpc/proto-loader',
       '@statelyai/inspect',
       'dockerode',
       'pino-pretty',
@@ -193,27 +208,15 @@ describe('an embedder project with the tarball installed', () => {
     expect(result.stdout).toMatch(/^dead false /m);
   }, 60_000);
 
-  it('type-checks the public API under NodeNext, strict and exactOptionalPropertyTypes', async () => {
-    const result = await run(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'],
-      app,
-    );
-    expect(result.stdout + result.stderr).toBe('');
-    expect(result.code).toBe(0);
-  }, 60_000);
-
-  it("has no errors in taskpulse's own declarations even with skipLibCheck off", async () => {
-    const result = await run(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.', '--skipLibCheck', 'false'],
-      app,
-    );
-    // Other packages' declarations are theirs (xstate's fail exactOptionalPropertyTypes): ours only.
-    const ours = (result.stdout + result.stderr)
-      .split('\n')
-      .filter((line) => line.startsWith('node_modules/taskpulse/'));
-    expect(ours).toEqual([]);
+  it('runs exec and mock tasks in an agent without gRPC; the plugin entry and exec out of process name it', async () => {
+    const result = await run(process.execPath, ['core-without-grpc.mjs'], app);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      'exec: dead exit 0',
+      'mock: dead exit 0',
+      `taskpulse/plugin (driver plugins: \`driver: plugin\`, exec out of process) needs the package "@grpc/grpc-js", which is not installed (npm install @grpc/grpc-js@${manifest.peerDependencies['@grpc/grpc-js']})`,
+      'execOutOfProcess: @grpc/grpc-js',
+    ]);
   }, 60_000);
 
   it('names a missing optional peer: the docker driver without dockerode', async () => {
@@ -223,22 +226,22 @@ describe('an embedder project with the tarball installed', () => {
     );
   }, 30_000);
 
-  it('runs a task through taskpulse/plugin and the installed `taskpulse plugin mock`', async () => {
-    const result = await run(process.execPath, ['plugin-roundtrip.mjs'], app);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.trim()).toBe('plugin mock: exit 3');
-  }, 60_000);
-
   describe('the installed CLI', () => {
     const cli = (args: string[], extraEnv?: Record<string, string>) =>
       run(join(app, 'node_modules', '.bin', 'taskpulse'), args, app, extraEnv);
     const demoJob = () => join(app, 'node_modules', 'taskpulse', 'examples', 'demo.job.yaml');
+    const agent = ['agent', '--no-http', '--output', 'none'];
 
     it('prints its version and validates the shipped example job', async () => {
       const [version, validate] = await Promise.all([cli(['--version']), cli(['validate', demoJob()])]);
       expect(version).toMatchObject({ code: 0, stdout: `${manifest.version}\n` });
       expect(validate.code, validate.stderr).toBe(0);
       expect(validate.stdout).toContain('ok (job "demo", batch, 2 group(s), 4 task(s))');
+    }, 30_000);
+
+    it('runs a driver plugin task without gRPC installed: the agent and the plugin use the bundled copy', async () => {
+      const result = await cli([...agent, 'plugin.job.yaml']);
+      expect(result.code, result.stderr).toBe(0);
     }, 30_000);
 
     it('fails to start a docker task without dockerode, naming it', async () => {
@@ -248,8 +251,6 @@ describe('an embedder project with the tarball installed', () => {
         'taskpulse: cannot start the agent: the docker driver needs the package "dockerode", which is not installed',
       );
     }, 30_000);
-
-    const agent = ['agent', '--no-http', '--output', 'none'];
 
     it('refuses --record-inspection without @statelyai/inspect, naming it', async () => {
       const result = await cli([
@@ -274,4 +275,51 @@ describe('an embedder project with the tarball installed', () => {
       expect(byDefault.stderr).toContain('logging JSON');
     }, 30_000);
   });
+});
+
+describe('the embedder project with the gRPC libraries installed (for taskpulse/plugin)', () => {
+  beforeAll(async () => {
+    const installed = await run(
+      'npm',
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        `@grpc/grpc-js@${manifest.devDependencies['@grpc/grpc-js']}`,
+        `@grpc/proto-loader@${manifest.devDependencies['@grpc/proto-loader']}`,
+      ],
+      app,
+    );
+    expect(installed.code, installed.stderr).toBe(0);
+  }, 120_000);
+
+  it('type-checks the public API under NodeNext, strict and exactOptionalPropertyTypes', async () => {
+    const result = await run(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'],
+      app,
+    );
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  }, 60_000);
+
+  it("has no errors in taskpulse's own declarations even with skipLibCheck off", async () => {
+    const result = await run(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.', '--skipLibCheck', 'false'],
+      app,
+    );
+    // Other packages' declarations are theirs (xstate's fail exactOptionalPropertyTypes): ours only.
+    const ours = (result.stdout + result.stderr)
+      .split('\n')
+      .filter((line) => line.startsWith('node_modules/taskpulse/'));
+    expect(ours).toEqual([]);
+  }, 60_000);
+
+  it('runs a task through taskpulse/plugin and the installed `taskpulse plugin mock`', async () => {
+    const result = await run(process.execPath, ['plugin-roundtrip.mjs'], app);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('plugin mock: exit 3');
+  }, 60_000);
 });

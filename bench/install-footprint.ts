@@ -49,6 +49,8 @@ try {
     'ssh2',
     'cpu-features',
     '@grpc/grpc-js',
+    '@grpc/proto-loader',
+    'protobufjs',
     'esbuild',
     'tsx',
     'pino-pretty',
@@ -58,7 +60,7 @@ try {
   console.log(`installed: ${packages.length} packages, ${(kib / 1024).toFixed(1)} MB (du -sk node_modules)`);
   console.log(`install:   ${seconds.toFixed(1)} s (npm install --prefer-offline)`);
   console.log(
-    `of which:  ${heavy.filter((name) => names.includes(name)).join(', ') || 'none'} (docker, tsx, pretty logs, inspector)`,
+    `of which:  ${heavy.filter((name) => names.includes(name)).join(', ') || 'none'} (docker, gRPC, tsx, pretty logs, inspector)`,
   );
   console.log(`packages:  ${names.sort().join(', ')}`);
 } finally {

@@ -1,7 +1,8 @@
 /**
- * Packages only some users need (the Docker client, pretty logs, the inspector relay) are optional
- * peer dependencies of taskpulse: an embedder who never uses them does not install them. They are
- * imported on first use; when one is missing, the error names the package and how to install it.
+ * Packages only some users need (the Docker client, pretty logs, the inspector relay, gRPC for driver
+ * plugins) are optional peer dependencies of taskpulse: an embedder who never uses them does not
+ * install them. They are imported on first use; when one is missing, the error names the package and
+ * how to install it.
  */
 import { createRequire } from 'node:module';
 

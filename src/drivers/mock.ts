@@ -3,7 +3,7 @@
  * exits, whether starting fails, and what each `taskStats` call does (emit N samples then end, fail
  * to open, throw mid-stream, hang, not implemented). Every call is counted and recorded.
  */
-import { abortableSleep, untilAborted } from './abortable-sleep.js';
+import { untilAborted } from './abortable-sleep.js';
 import type { ExitResult, StopOptions, TaskDriver, TaskHandle, TaskSpec, TaskStatus } from './contract.js';
 import {
   PluginShutdownError,
@@ -11,6 +11,7 @@ import {
   StatsNotImplementedError,
   TaskNotFoundError,
 } from './errors.js';
+import { nextSampleTick } from './sample-clock.js';
 import type { TaskResourceUsage } from './usage.js';
 
 /** An error by name, so scripts can live in job files; or any thrown value. */
@@ -104,6 +105,8 @@ interface MockTask {
   life: AbortController;
 }
 
+const TASK_EXITED = new Error('mock task exited');
+
 export function toMockError(error: MockError): Error {
   if (error instanceof Error) return error;
   const message = error.message ?? `mock ${error.error} error`;
@@ -153,7 +156,8 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     if (task.exit) return;
     clearTimeout(task.timer);
     task.exit = result;
-    task.life.abort();
+    // A shared reason: `abort()` without one builds a DOMException with a stack trace per task.
+    task.life.abort(TASK_EXITED);
     task.resolveExit(result);
   };
 
@@ -194,16 +198,18 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     signal: AbortSignal,
   ): AsyncGenerator<TaskResourceUsage> {
     openStreams += 1;
-    const stop = AbortSignal.any([signal, task.life.signal]);
+    const life = task.life.signal;
+    const stopped = () => signal.aborted || life.aborted;
     try {
       const count = step.samples ?? Number.POSITIVE_INFINITY;
       for (let i = 0; i < count; i++) {
-        if (i > 0 && !(await abortableSleep(intervalMs, stop))) return;
-        if (stop.aborted) return;
+        // The shared sample clock (one timer per interval), as the exec driver samples.
+        if (i > 0 && !(await nextSampleTick(intervalMs, signal, life))) return;
+        if (stopped()) return;
         yield sampleOf(task.script);
       }
       if (step.thenThrow) throw toMockError(step.thenThrow);
-      if (step.thenHang) await untilAborted(stop).catch(() => {});
+      if (step.thenHang) await untilAborted(AbortSignal.any([signal, life])).catch(() => {});
     } finally {
       openStreams -= 1;
     }

@@ -187,6 +187,9 @@ export function sumResourceUsage(parts: Iterable<ResourceUsage>): ResourceUsage 
   return total;
 }
 
+/** Built once: `publishableMetrics` runs for every sample of every task. */
+const ALL_CPU_FIELDS = [...CPU_FIELDS, ...CPU_TIME_FIELDS];
+
 /**
  * The gauges worth publishing for a sample, keyed by Nomad's metric names (`memory.rss`,
  * `cpu.total_percent`, …): a field is published only when it is non-zero or measured (spec rule 14).
@@ -197,7 +200,7 @@ export function publishableMetrics(usage: ResourceUsage): Map<string, number> {
     const value = memoryValue(usage.memory, field);
     if (value !== undefined) metrics.set(metric, value);
   }
-  for (const [field, , metric] of [...CPU_FIELDS, ...CPU_TIME_FIELDS]) {
+  for (const [field, , metric] of ALL_CPU_FIELDS) {
     const value = cpuValue(usage.cpu, field);
     if (value !== undefined) metrics.set(metric, value);
   }

@@ -86,22 +86,31 @@ const providedMachine = statsHookMachine.provide({
  */
 export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
   const { taskId, updater, random = Math.random } = options;
-  const baseLogger = options.logger ?? silentLogger();
-  // Inside a task runner the logger is already bound to the task (and alloc); alone, bind it here.
-  const logger = baseLogger.child(
-    'task' in baseLogger.bindings() ? { hook: 'stats' } : { task: taskId, hook: 'stats' },
-  );
+  // The child logger and the rate limiter are made at the first line that needs them: most hooks
+  // never log, and both showed in the start-up profile of 10,000 tasks (docs/benchmarks.md).
+  let hookLogger: Logger | undefined;
+  const logger = () => {
+    const baseLogger = options.logger ?? silentLogger();
+    // Inside a task runner the logger is already bound to the task (and alloc); alone, bind it here.
+    hookLogger ??= baseLogger.child(
+      'task' in baseLogger.bindings() ? { hook: 'stats' } : { task: taskId, hook: 'stats' },
+    );
+    return hookLogger;
+  };
   // Warn lines repeat as errors do (a stream that throws every interval): the same limit, per level.
-  const limiter = new ErrorRateLimiter(options.errorLogWindowMs);
+  let limiter: ErrorRateLimiter | undefined;
 
   const log = (params: LogParams) => {
     const fields: Record<string, unknown> = params.error === undefined ? {} : { error: params.error };
     if (params.level === 'error' || params.level === 'warn') {
+      limiter ??= new ErrorRateLimiter(options.errorLogWindowMs);
       const admitted = limiter.admit(`${params.level}:${params.msg}`);
       if (!admitted) return;
       if (admitted.suppressed > 0) fields.suppressed = admitted.suppressed;
+    } else if (!(hookLogger ?? options.logger)?.isLevelEnabled(params.level)) {
+      return; // a debug line nobody reads (the default logger is silent)
     }
-    logger[params.level](fields, params.msg);
+    logger()[params.level](fields, params.msg);
   };
 
   const actor = createActor(providedMachine, {
@@ -131,7 +140,7 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
     complete: () => resolveDone(actor.getSnapshot().output as StatsHookOutput),
     error: (error) => {
       // Stryker disable next-line StringLiteral: log text
-      logger.error({ error: String(error) }, 'stats hook crashed');
+      logger().error({ error: String(error) }, 'stats hook crashed');
       rejectDone(error);
     },
   });
@@ -150,7 +159,7 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
   return {
     poststart() {
       // Stryker disable next-line StringLiteral: log text
-      if (endedBeforeStart) return logger.debug('poststart after the hook ended: ignored');
+      if (endedBeforeStart) return logger().debug('poststart after the hook ended: ignored');
       if (started) return send('poststart');
       started = true;
       actor.start();

@@ -237,27 +237,28 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
   runnerEffects.register(actor, effects);
 
   let lastState = '';
-  actor.subscribe({
-    next: (snapshot) => {
-      const state = stateName(snapshot.value);
-      if (state === lastState) return;
-      lastState = state;
-      // Stryker disable next-line StringLiteral: log text
-      logger.debug({ state }, 'task state changed');
-      bus?.emit('task:state', {
-        ...ref,
-        state,
-        ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
-      });
-    },
-    // Stryker disable next-line StringLiteral: log text
-    error: (error) => logger.error({ error: String(error) }, 'task runner crashed'),
-  });
-
+  // One observer for the state changes and the end (an observer per concern doubled the work of
+  // every transition's notification).
   const finished = new Promise<TaskRunnerOutput>((resolve, reject) => {
     actor.subscribe({
+      next: (snapshot) => {
+        const state = stateName(snapshot.value);
+        if (state === lastState) return;
+        lastState = state;
+        // Stryker disable next-line StringLiteral: log text
+        logger.debug({ state }, 'task state changed');
+        bus?.emit('task:state', {
+          ...ref,
+          state,
+          ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
+        });
+      },
       complete: () => resolve(actor.getSnapshot().output as TaskRunnerOutput),
-      error: reject,
+      error: (error) => {
+        // Stryker disable next-line StringLiteral: log text
+        logger.error({ error: String(error) }, 'task runner crashed');
+        reject(error);
+      },
     });
   });
   const done = finished

@@ -1,7 +1,7 @@
 /** Parsers of /proc and cgroup text, and layout detection from mountinfo (no processes needed). */
 import { describe, expect, it } from 'vitest';
 import { cgroupName, detectCgroupLayout, parseCgroupMounts } from '../../src/drivers/exec/cgroups.js';
-import { parseFlatKeyed, parseSingleValue } from '../../src/drivers/exec/held-file.js';
+import { flatKeyValue, parseFlatKeyed, parseSingleValue } from '../../src/drivers/exec/held-file.js';
 import { parseCpuinfoMhz } from '../../src/drivers/exec/host-cpu.js';
 import { parseStat, readPageSize, statusKb } from '../../src/drivers/exec/proc-reader.js';
 
@@ -81,6 +81,14 @@ describe('/proc parsing', () => {
         ['user_usec', 7],
       ]),
     );
+    // One key of a memory.stat without a map: exact names only (cache, not total_cache).
+    const memoryStat = 'cache 4096\nrss 10\nmapped_file 7\ntotal_cache 99\nkernel_stack 5\nkernel 3\n';
+    expect(flatKeyValue(memoryStat, 'cache')).toBe(4096);
+    expect(flatKeyValue(memoryStat, 'mapped_file')).toBe(7);
+    expect(flatKeyValue(memoryStat, 'kernel')).toBe(3);
+    expect(flatKeyValue(memoryStat, 'swap')).toBeUndefined();
+    expect(flatKeyValue('user 12', 'user')).toBe(12);
+    expect(flatKeyValue('user x\n', 'user')).toBeUndefined();
     expect(parseSingleValue('123\n')).toBe(123);
     expect(parseSingleValue('max\n')).toBeUndefined();
   });

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyAndRemove, readProcs } from './cgroup-remove.js';
 import type { CgroupLimits, CgroupUsage, TaskCgroup, V1Controller } from './cgroups.js';
-import { HeldFile, parseFlatKeyed, parseSingleValue, readFlatKey } from './held-file.js';
+import { flatKeyValue, HeldFile, parseSingleValue, readFlatKey } from './held-file.js';
 import { DEFAULT_CLOCK_TICKS } from './proc-reader.js';
 
 type Dirs = Partial<Record<V1Controller, string>>;
@@ -76,22 +76,23 @@ export function openCgroupV1(dirs: Dirs, clockTicks = DEFAULT_CLOCK_TICKS): Task
       const usage: CgroupUsage = {};
       if (files.usage) usage.cpuUsageNs = parseSingleValue(files.usage.read());
       if (files.cpuacctStat) {
-        const stat = parseFlatKeyed(files.cpuacctStat.read());
-        const user = stat.get('user');
-        const system = stat.get('system');
+        const stat = files.cpuacctStat.read();
+        const user = flatKeyValue(stat, 'user');
+        const system = flatKeyValue(stat, 'system');
         if (user !== undefined) usage.cpuUserNs = user * nsPerTick;
         if (system !== undefined) usage.cpuSystemNs = system * nsPerTick;
       }
       if (files.cpuStat) {
-        const stat = parseFlatKeyed(files.cpuStat.read());
-        usage.throttledPeriods = stat.get('nr_throttled');
-        usage.throttledTimeNs = stat.get('throttled_time');
+        const stat = files.cpuStat.read();
+        usage.throttledPeriods = flatKeyValue(stat, 'nr_throttled');
+        usage.throttledTimeNs = flatKeyValue(stat, 'throttled_time');
       }
       if (files.memoryStat) {
-        const stat = parseFlatKeyed(files.memoryStat.read());
-        usage.cache = stat.get('cache');
-        usage.swap = stat.get('swap');
-        usage.mappedFile = stat.get('mapped_file');
+        // Only the three lines a sample needs, not a map of all ~40.
+        const stat = files.memoryStat.read();
+        usage.cache = flatKeyValue(stat, 'cache');
+        usage.swap = flatKeyValue(stat, 'swap');
+        usage.mappedFile = flatKeyValue(stat, 'mapped_file');
       }
       if (files.memoryUsage) usage.usage = parseSingleValue(files.memoryUsage.read());
       if (files.memoryMax) usage.maxUsage = parseSingleValue(files.memoryMax.read());

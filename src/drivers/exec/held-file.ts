@@ -91,6 +91,21 @@ export function parseFlatKeyed(text: string): Map<string, number> {
 }
 
 /**
+ * One figure of a `key value` text, or undefined when the key is absent: what a sample reads from
+ * memory.stat (~40 lines) or cpu.stat, without building a map of every line.
+ */
+export function flatKeyValue(text: string, key: string): number | undefined {
+  let at = text.startsWith(`${key} `) ? 0 : text.indexOf(`\n${key} `);
+  if (at < 0) return undefined;
+  if (at > 0) at += 1;
+  const start = at + key.length + 1;
+  let end = text.indexOf('\n', start);
+  if (end < 0) end = text.length;
+  const value = Number(text.slice(start, end));
+  return Number.isFinite(value) ? value : undefined;
+}
+
+/**
  * One `key value` figure of a file read once (not a sampling-loop read: at exit, for OOM kills), or
  * undefined when the file or the key is absent.
  */

@@ -45,8 +45,9 @@ export interface TaskSamplerOptions {
   /** Default: from the aux vector. */
   pageSize?: number;
   /**
-   * Without a cgroup, how often the process tree is walked again to find new processes (Nomad's
-   * executor rescans every 5 s); in between, the processes already known are read. Default 5000 ms.
+   * How often the task's processes are listed again to find new ones (the cgroup's `cgroup.procs`,
+   * else the /proc tree from the root pid; Nomad's executor rescans every 5 s); in between, the
+   * processes already known are read. Default 5000 ms.
    */
   treeRescanMs?: number;
   /** False when the host has no swap at all: each process's swap is then a measured 0. */
@@ -239,20 +240,26 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
   /** The task's processes and their figures: the cgroup's pids, or the tree walked from the root. */
   const readProcesses = (): Map<number, [Tracked, ProcSample]> => {
     const read = new Map<number, [Tracked, ProcSample]>();
-    if (cgroup) {
+    let between = tracked.size > 0 && monotonic() - lastWalkAt < treeRescanMs;
+    if (between) {
+      // Between walks: the processes found last time (the walk is ~85 % of a sample's cost; listing
+      // `cgroup.procs`, which v1 lets no fd hold, cost a cgroup sample 3× a /proc one).
+      for (const pid of [...tracked.keys()]) {
+        const result = readPid(pid);
+        if (result) read.set(pid, result);
+        // In a cgroup, a process that left may have handed over to others: list them now.
+        else if (cgroup) between = false;
+      }
+    }
+    if (!between && cgroup) {
+      lastWalkAt = monotonic();
       const pids = cgroup.pids();
       if (!pids.includes(rootPid)) pids.push(rootPid);
       for (const pid of pids) {
         const result = readPid(pid);
         if (result) read.set(pid, result);
       }
-    } else if (monotonic() - lastWalkAt < treeRescanMs) {
-      // Between walks: the processes found last time (the walk is ~85 % of a sample's cost).
-      for (const pid of [...tracked.keys()]) {
-        const result = readPid(pid);
-        if (result) read.set(pid, result);
-      }
-    } else {
+    } else if (!between) {
       lastWalkAt = monotonic();
       // Breadth-first from the root through held `children` fds: no directory scan per sample.
       const queue = [rootPid];

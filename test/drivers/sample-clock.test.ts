@@ -1,0 +1,83 @@
+import { setMaxListeners } from 'node:events';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { nextSampleTick, pendingSampleTicks } from '../../src/drivers/sample-clock.js';
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 1_000_000 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const never = new AbortController().signal;
+setMaxListeners(0, never); // one signal shared by thousands of waiters here
+
+it('a stream alone waits exactly one interval, as a timer of its own would', async () => {
+  let woken = false;
+  const tick = nextSampleTick(1000, never).then((result) => {
+    woken = result;
+  });
+  await vi.advanceTimersByTimeAsync(999);
+  expect(woken).toBe(false);
+  await vi.advanceTimersByTimeAsync(1);
+  await tick;
+  expect(woken).toBe(true);
+  expect(vi.getTimerCount()).toBe(0);
+});
+
+it('streams of one interval share one timer', async () => {
+  const ticks = Array.from({ length: 20 }, () => nextSampleTick(1000, never));
+  expect(vi.getTimerCount()).toBe(1);
+  await vi.advanceTimersByTimeAsync(1000);
+  expect(await Promise.all(ticks)).toEqual(Array(20).fill(true));
+  expect(vi.getTimerCount()).toBe(0);
+});
+
+it('a burst is spread over the interval: no slot of 20 ms wakes more than its share', async () => {
+  const wokenAt: number[] = [];
+  const count = 5000;
+  const ticks = Array.from({ length: count }, () =>
+    nextSampleTick(1000, never).then(() => wokenAt.push(Date.now())),
+  );
+  await vi.advanceTimersByTimeAsync(1000);
+  await Promise.all(ticks);
+  expect(wokenAt).toHaveLength(count);
+  const perSlot = new Map<number, number>();
+  for (const at of wokenAt) {
+    const slot = Math.floor((at - 1_000_000) / 20);
+    perSlot.set(slot, (perSlot.get(slot) ?? 0) + 1);
+  }
+  // 5,000 over 50 slots is 100 each (the share grows as the burst registers, so a little more).
+  expect(Math.max(...perSlot.values())).toBeLessThanOrEqual(110);
+  expect(Math.min(...wokenAt)).toBeGreaterThan(1_000_000);
+  expect(Math.max(...wokenAt)).toBeLessThanOrEqual(1_001_000);
+});
+
+it('an abort resolves false at once, leaves no waiter and, for the last one, no timer', async () => {
+  const abort = new AbortController();
+  const other = new AbortController();
+  const first = nextSampleTick(1000, abort.signal, never);
+  const second = nextSampleTick(1000, never, other.signal);
+  expect(pendingSampleTicks()).toBe(2);
+  abort.abort(new Error('closed'));
+  expect(await first).toBe(false);
+  expect(pendingSampleTicks()).toBe(1);
+  expect(vi.getTimerCount()).toBe(1);
+  other.abort(new Error('task exited'));
+  expect(await second).toBe(false);
+  expect(pendingSampleTicks()).toBe(0);
+  expect(vi.getTimerCount()).toBe(0);
+  expect(await nextSampleTick(1000, abort.signal)).toBe(false);
+});
+
+it('waiters of different intervals keep to their own', async () => {
+  const order: string[] = [];
+  const slow = nextSampleTick(500, never).then(() => order.push('500'));
+  const fast = nextSampleTick(100, never).then(() => order.push('100'));
+  expect(vi.getTimerCount()).toBe(2);
+  await vi.advanceTimersByTimeAsync(100);
+  expect(order).toEqual(['100']);
+  await vi.advanceTimersByTimeAsync(400);
+  await Promise.all([slow, fast]);
+  expect(order).toEqual(['100', '500']);
+});

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cliStart } from './cli-start.js';
 import { execSampling } from './exec-sampling.js';
+import { peer } from './peer.js';
 import { pluginRpc } from './plugin-rpc.js';
 import { type Benchmark, printResult, writeSection } from './report.js';
 import { scale } from './scale.js';
@@ -21,6 +22,7 @@ const benchmarks: Record<string, Benchmark> = {
   'exec-sampling': execSampling,
   'cli-start': cliStart,
   'plugin-rpc': pluginRpc,
+  peer,
 };
 
 const docsPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));

@@ -107,7 +107,12 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
   const gauges = new Map<string, Gauge<(typeof LABEL_NAMES)[number]>>();
   /** Prometheus name → Nomad's dotted name, for the JSON form. */
   const dottedNames = new Map<string, string>();
-  const series = new Map<string, { labels: MetricLabels; names: Set<string> }>();
+  /**
+   * Each task's latest published figures. A sample only replaces its task's entry; the gauges are
+   * filled from here when scraped (`collect`). Setting every gauge on every sample hashed the five
+   * labels once per figure per sample: ~25 µs a sample with 1,000 tasks, scraped or not.
+   */
+  const latest = new Map<string, { labels: MetricLabels; metrics: Map<string, number> }>();
 
   const gauge = (metric: string) => {
     let found = gauges.get(metric);
@@ -118,6 +123,13 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
         help: HELP[metric] ?? metric,
         labelNames: LABEL_NAMES,
         registers: [registry],
+        collect() {
+          this.reset();
+          for (const { labels, metrics } of latest.values()) {
+            const value = metrics.get(metric);
+            if (value !== undefined) this.set(labels, value);
+          }
+        },
       });
       gauges.set(metric, found);
       dottedNames.set(name, `${prefix.replaceAll('_', '.')}.${metric}`);
@@ -126,27 +138,18 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
   };
 
   const onStats = ({ metrics, ...ref }: TaskBusEvents['task:stats']) => {
-    const labels = options.labelsFor(ref);
+    const known = latest.get(ref.taskId);
+    // A field that stops being published (it went back to an unmeasured 0) loses its series at the
+    // next scrape: only this map says what is there.
+    const labels = known?.labels ?? options.labelsFor(ref);
     if (!labels) return;
-    const entry = series.get(ref.taskId) ?? { labels, names: new Set<string>() };
-    series.set(ref.taskId, entry);
-    // A field that stops being published (it went back to an unmeasured 0) loses its series.
-    for (const name of entry.names) {
-      if (!metrics.has(name)) {
-        gauges.get(name)?.remove(entry.labels);
-        entry.names.delete(name);
-      }
-    }
-    for (const [name, value] of metrics) {
-      gauge(name).set(labels, value);
-      entry.names.add(name);
-    }
+    latest.set(ref.taskId, { labels, metrics });
+    // A gauge is registered as its first value arrives (a new metric name is rare after the start).
+    if (!known) for (const name of metrics.keys()) gauge(name);
+    else for (const name of metrics.keys()) if (!known.metrics.has(name)) gauge(name);
   };
   const onEnded = (ref: TaskRef) => {
-    const entry = series.get(ref.taskId);
-    if (!entry) return;
-    for (const name of entry.names) gauges.get(name)?.remove(entry.labels);
-    series.delete(ref.taskId);
+    latest.delete(ref.taskId);
   };
 
   options.bus.on('task:stats', onStats);
@@ -199,7 +202,7 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
       options.bus.off('task:stats', onStats);
       options.bus.off('task:stats-ended', onEnded);
       registry.clear();
-      series.clear();
+      latest.clear();
     },
   };
 }

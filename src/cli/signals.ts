@@ -74,10 +74,14 @@ export function handleStopSignals(agent: Pick<Agent, 'stop'>, options: StopSigna
   const onIgnored = (signal: NodeJS.Signals) => {
     logger.warn({ signal }, 'signal ignored (it does not stop the agent; SIGTERM does)');
   };
+  // Under `node --cpu-prof` (or --prof) SIGPROF is V8's sampling tick: a handler of ours replaces
+  // V8's, and the first tick then kills the agent ("Profiling timer expired"), tasks left behind.
+  const profiled = source === process && process.execArgv.some((arg) => /^--(cpu-)?prof\b/.test(arg));
+  const ignored = IGNORED_SIGNALS.filter((signal) => !(profiled && signal === 'SIGPROF'));
   for (const signal of STOP_SIGNALS) source.on(signal, onStop);
-  for (const signal of IGNORED_SIGNALS) source.on(signal, onIgnored);
+  for (const signal of ignored) source.on(signal, onIgnored);
   return () => {
     for (const signal of STOP_SIGNALS) source.off(signal, onStop);
-    for (const signal of IGNORED_SIGNALS) source.off(signal, onIgnored);
+    for (const signal of ignored) source.off(signal, onIgnored);
   };
 }

@@ -332,7 +332,7 @@ export async function peer({ smoke }: BenchOptions): Promise<BenchResult> {
   if (process.platform !== 'linux') throw new Error('peer reads /proc: Linux only');
   ensurePm2();
   const sizes = process.env.BENCH_PEER_SIZES?.split(',').map(Number) ?? (smoke ? [20] : [200, 1_000]);
-  const windowMs = Number(process.env.BENCH_PEER_WINDOW_MS ?? (smoke ? 3_000 : 30_000));
+  const windowMs = Number(process.env.BENCH_PEER_WINDOW_MS ?? (smoke ? 2_000 : 30_000));
   const rows: Row[] = [];
   const loads: string[] = [];
   for (const count of sizes) {

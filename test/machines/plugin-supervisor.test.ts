@@ -426,6 +426,52 @@ describe('plugin supervisor: attaching to a plugin that outlived its host, detac
   });
 });
 
+describe('plugin supervisor: what the effects are given, and effects that fail', () => {
+  it('the watcher and the recover get the endpoint served; no restart is counted before a loss', async () => {
+    const inputs: unknown[] = [];
+    const machine = pluginSupervisorMachine.provide({
+      actors: {
+        launchPlugin: fromPromise(async () => endpoint),
+        recoverTasks: fromPromise(async ({ input }) => {
+          inputs.push(['recover', input]);
+        }),
+        watchPlugin: fromCallback(({ input }) => {
+          inputs.push(['watch', input]);
+        }),
+      },
+    });
+    const actor = createActor(machine, { input: { name: 'p' } }).start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(inputs).toEqual([
+      ['watch', { endpoint }],
+      ['recover', { endpoint }],
+    ]);
+    expect(actor.getSnapshot().context.restarts).toEqual([]);
+  });
+
+  for (const [event, effect, final] of [
+    ['stop', 'shutdownPlugin', 'stopped'],
+    ['detach', 'releasePlugin', 'detached'],
+  ] as const) {
+    it(`${effect} that fails still ends in ${final}`, async () => {
+      const machine = pluginSupervisorMachine.provide({
+        actors: {
+          launchPlugin: fromPromise(async () => endpoint),
+          [effect]: fromPromise(async () => {
+            throw new Error(`${effect} failed`);
+          }),
+        },
+      });
+      const actor = createActor(machine, { input: { name: 'p' } }).start();
+      await vi.advanceTimersByTimeAsync(0);
+      actor.send({ type: event });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(actor.getSnapshot().value).toBe(final);
+      expect(actor.getSnapshot().output).toMatchObject({ state: final });
+    });
+  }
+});
+
 describe('restart window helpers', () => {
   it('counts only restarts younger than the window', () => {
     expect(restartsInWindow([0, 500, 999, 1000], 1000, 1000)).toEqual([500, 999, 1000]);

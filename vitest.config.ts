@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -24,8 +27,16 @@ const browser = ['test/browser/**/*.test.ts'];
 /** Real-process runs too long for `npm test` (10,000 tasks): `npm run test:scale`, in .ci/run. */
 const scale = ['test/scale/**/*.test.ts'];
 
+/**
+ * Agents the tests start without a data dir of their own save their state here, not in the user's
+ * default one (shared by every checkout on the machine, and locked by whichever agent runs).
+ */
+const stateDir = mkdtempSync(join(tmpdir(), 'taskpulse-test-state-'));
+process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
+
 export default defineConfig({
   test: {
+    env: { TASKPULSE_DATA_DIR: stateDir },
     testTimeout: 20_000,
     hookTimeout: 20_000,
     restoreMocks: true,

@@ -4,6 +4,8 @@
  * policy and cleans up.
  *
  *   pending ─start─▶ starting ─started─▶ running ─exit─▶ exited ─destroyed─▶ restarting ─delay─▶ starting
+ *   pending ─recover─▶ recovering ─re-attached─▶ running     (a new agent adopts a task that kept running)
+ *                         │ cannot re-attach ─▶ exited.deciding (the restart policy)
  *                       │ start error ─────────────────────────────▶ restarting | dead      └─▶ dead
  *   kill (any live state) ─▶ killing ─stopped─▶ exited ─▶ dead          shutdown ─▶ detached
  *   restart (running) ─▶ killing ─stopped─▶ exited ─▶ restarting (no delay) ─▶ starting
@@ -13,9 +15,15 @@
  * A stop that fails (the engine is down) is retried with backoff until the kill deadline, as Nomad
  * retries the kill; a task that cannot be confirmed stopped by then is said to be so (a failing
  * `Killing` event, an `error` log, `failed`), never reported as killed.
+ * A runner made for a task an earlier agent started (`recovered` input: its restart count and window)
+ * is sent `recover` instead of `start`: its `recovering` state re-attaches the task through the driver's handle (`recoverTask`)
+ * and enters `running` without starting anything, so its hooks get `poststart` again; its restart
+ * count and window are the earlier agent's. A task that cannot be re-attached (gone, pid reused) is
+ * a failed recovery the restart policy handles, as Nomad does. A task saved as waiting to restart
+ * (or never started) is started; one saved as dead stays dead.
  * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
  */
-import { type ActorRefFrom, assign, fromPromise, setup } from 'xstate';
+import { type ActorRefFrom, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { type BackoffOptions, retryDelayMs } from './backoff.js';
 import { DRIVER_ERROR_CODES, describeError } from './open-error.js';
 import {
@@ -32,6 +40,7 @@ export type HookPhase = 'poststart' | 'exited' | 'stop' | 'shutdown';
 
 export type TaskEventType =
   | 'Received'
+  | 'Recovered'
   | 'Task Setup'
   | 'Started'
   | 'Terminated'
@@ -74,6 +83,24 @@ export interface TaskRunnerInput {
   killDeadlineMs?: number;
   /** Backoff between failed stops: min(base × 2ⁿ, cap). Default 500 ms, 5 s. */
   killRetry?: Partial<Pick<BackoffOptions, 'baseMs' | 'capMs'>>;
+  /** What an earlier agent saved of this task: the runner is then sent `recover` rather than `start`. */
+  recovered?: RecoveredRunner;
+}
+
+/**
+ * What a new agent does with a saved task. `running`: it was running (or being stopped) with a
+ * handle: re-attach it. `start`: it was not running (pending, or waiting to restart): start it.
+ * `dead`: it ended; nothing to do.
+ */
+export type RecoveryMode = 'running' | 'start' | 'dead';
+
+/** The part of a runner's state an agent saves, so the next one carries on (docs/recovery.md). */
+export interface RecoveredRunner {
+  restarts: number;
+  restartWindow: RestartWindow | undefined;
+  driverId?: string | undefined;
+  failed?: boolean | undefined;
+  lastExit?: TaskExit | undefined;
 }
 
 export interface TaskRunnerContext {
@@ -99,6 +126,8 @@ export interface TaskRunnerContext {
   failed: boolean;
   /** The final state, once reached. */
   outcome: 'dead' | 'detached';
+  /** What an earlier agent saved of the task (see `RecoveredRunner`). */
+  recovered: RecoveredRunner | undefined;
 }
 
 export interface TaskRunnerOutput {
@@ -115,13 +144,16 @@ export type TaskRunnerEvent =
   | { type: 'kill'; deadlineMs?: number }
   | { type: 'shutdown' }
   /** Stop the running task and start it again at once, outside the restart policy (as `nomad alloc restart`). */
-  | { type: 'restart' };
+  | { type: 'restart' }
+  /** Carry on with a task an earlier agent saved (counts in the `recovered` input): re-attach, start, or stay dead. */
+  | { type: 'recover'; mode: RecoveryMode };
 
 /** The runner's log texts: not behaviour, so mutation testing leaves them alone (levels are mutated). */
 // Stryker disable StringLiteral: log texts
 const LOG_TEXT = {
   startFailed: 'task failed to start',
   destroyFailed: 'destroying the task failed',
+  recoveryFailed: 'task could not be recovered after the agent restarted; the restart policy decides',
 } as const;
 // Stryker restore StringLiteral
 
@@ -158,6 +190,10 @@ export const taskRunnerMachine = setup({
     /** Effect: `driver.destroyTask`. */
     destroyTask: fromPromise<void, { taskId: string }>(async () => {
       throw new Error('destroyTask is provided by src/task-runner');
+    }),
+    /** Effect: `driver.recoverTask` with the saved handle; rejects when the task cannot be re-attached. */
+    recoverTask: fromPromise<void, { taskId: string }>(async () => {
+      throw new Error('recoverTask is provided by src/task-runner');
     }),
   },
   actions: {
@@ -230,6 +266,9 @@ export const taskRunnerMachine = setup({
     willRestart: ({ context }) => !context.killRequested && context.decision?.restart === true,
     killRequested: ({ context }) => context.killRequested,
     restartRequested: ({ context }) => context.restartRequested,
+    recoversRunning: ({ event }) => event.type === 'recover' && event.mode === 'running',
+    recoversStart: ({ event }) => event.type === 'recover' && event.mode === 'start',
+    recoversDead: ({ event }) => event.type === 'recover' && event.mode === 'dead',
   },
   delays: {
     restartDelay: ({ context }) =>
@@ -241,6 +280,7 @@ export const taskRunnerMachine = setup({
   context: ({ input }) => {
     const jobType = input.jobType ?? 'service';
     const killTimeoutMs = input.killTimeoutMs ?? 5000;
+    const recovered = input.recovered;
     return {
       taskId: input.taskId,
       jobType,
@@ -251,23 +291,51 @@ export const taskRunnerMachine = setup({
       stopFailures: 0,
       stopBackoffMs: 0,
       stopError: undefined,
-      driverId: undefined,
-      restartWindow: undefined,
-      restarts: 0,
-      lastExit: undefined,
+      driverId: recovered?.driverId,
+      restartWindow: recovered?.restartWindow,
+      restarts: recovered?.restarts ?? 0,
+      lastExit: recovered?.lastExit,
       decision: undefined,
       killRequested: false,
       restartRequested: false,
-      failed: false,
+      failed: recovered?.failed ?? false,
       outcome: 'dead',
+      recovered,
     };
   },
   initial: 'pending',
   states: {
     pending: {
-      entry: { type: 'taskEvent', params: { type: 'Received', message: 'Task received by client' } },
+      // A recovered task's one event is `Recovered` (below): it was received by the last agent.
+      entry: enqueueActions(({ context, enqueue }) => {
+        if (!context.recovered) {
+          enqueue({ type: 'taskEvent', params: { type: 'Received', message: 'Task received by client' } });
+        }
+      }),
       on: {
         start: 'starting',
+        recover: [
+          { guard: 'recoversRunning', target: 'recovering' },
+          {
+            guard: 'recoversStart',
+            target: 'starting',
+            actions: {
+              type: 'taskEvent',
+              params: {
+                type: 'Recovered',
+                message: 'Task was not running when the agent restarted: starting it',
+              },
+            },
+          },
+          {
+            guard: 'recoversDead',
+            target: 'dead',
+            actions: {
+              type: 'taskEvent',
+              params: { type: 'Recovered', message: 'Task had already ended before the agent restarted' },
+            },
+          },
+        ],
         kill: {
           target: 'dead',
           actions: {
@@ -331,6 +399,57 @@ export const taskRunnerMachine = setup({
             ],
           },
         ],
+      },
+      on: { kill: { target: 'killing', actions: 'requestKill' }, shutdown: 'detached' },
+    },
+    recovering: {
+      // Nothing is started here: the task runs already, the driver only takes it up again.
+      invoke: {
+        src: 'recoverTask',
+        input: ({ context }) => ({ taskId: context.taskId }),
+        onDone: {
+          target: 'running',
+          actions: {
+            type: 'taskEvent',
+            params: ({ context }) => ({
+              type: 'Recovered',
+              message: `Task recovered after the agent restarted${context.driverId ? ` (${context.driverId})` : ''}`,
+            }),
+          },
+        },
+        onError: {
+          target: 'exited.deciding',
+          actions: [
+            {
+              type: 'recordExit',
+              params: ({ event }) => ({
+                exit: {
+                  exitCode: null,
+                  signal: null,
+                  oomKilled: false,
+                  error: `recovery failed: ${describeError(event.error)}`,
+                },
+              }),
+            },
+            {
+              type: 'taskEvent',
+              params: ({ event }) => ({
+                type: 'Driver Failure',
+                message: `Task could not be recovered: ${describeError(event.error)}`,
+              }),
+            },
+            {
+              type: 'log',
+              params: ({ context, event }) => ({
+                level: 'warn',
+                msg: LOG_TEXT.recoveryFailed,
+                error: describeError(event.error),
+                ...(context.driverId ? { driverId: context.driverId } : {}),
+              }),
+            },
+            { type: 'decide', params: { outcome: 'failure' } },
+          ],
+        },
       },
       on: { kill: { target: 'killing', actions: 'requestKill' }, shutdown: 'detached' },
     },

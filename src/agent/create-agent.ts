@@ -3,6 +3,10 @@
  * with its stats hook), all publishing on one bus; an optional HTTP API and a Prometheus sink read
  * from them. It ends when every task is dead, unless told to keep serving; `stop()` kills the tasks
  * or detaches from them, within a deadline.
+ *
+ * With a `dataDir` the agent saves its state there on every change (docs/recovery.md) and locks it;
+ * a new agent on the same dir takes up what the last one left: its allocations (same ids), its
+ * plugins, and every task by its driver handle, without starting a second copy.
  */
 import { randomUUID } from 'node:crypto';
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
@@ -13,6 +17,7 @@ import { DEFAULT_EXEC_LOG_DIR, DEFAULT_LOG_POLICY, removeAllocationLogs } from '
 import type { PluginDriver } from '../plugins/plugin-driver.js';
 import { createSupervisorRoot } from '../runtime/actor-system.js';
 import { createBus, type TaskBus, type TaskRef } from '../runtime/bus.js';
+import { ensureWritableDirectory } from '../runtime/ensure-directory.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { createTaskRunner, type TaskRunner } from '../task-runner/create-task-runner.js';
 import { resolveDrivers } from './drivers.js';
@@ -21,6 +26,11 @@ import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
 import { collectPlugins, driverKeyOf } from './plugin-drivers.js';
+import { type DataDirLock, lockDataDir } from './state/data-dir-lock.js';
+import { StateError } from './state/errors.js';
+import { planRecovery, type RecoveryPlan } from './state/recovery-plan.js';
+import { type AgentState, readState, type SavedTask, STATE_VERSION } from './state/state-file.js';
+import { createStateWriter, type StateWriter } from './state/state-writer.js';
 import { createLiveState, type LiveState } from './ui/live-state.js';
 import { uiRoutes } from './ui/ui-routes.js';
 import { trackUsage, type UsageSummary } from './usage-summary.js';
@@ -58,8 +68,17 @@ export interface CreateAgentOptions {
   processMetrics?: boolean | undefined;
   /** Keep running (and serving the API) after every task is dead, until `stop()`. */
   keepServing?: boolean | undefined;
-  /** What `stop()` does by default: kill the tasks (default) or leave them running and detach. */
+  /**
+   * What `stop()` does by default: `kill` (default) stops the tasks and clears the saved state;
+   * `detach` leaves tasks and plugins running and keeps the state for the next agent. A crash of
+   * the agent behaves like `detach`.
+   */
   onStop?: StopMode | undefined;
+  /**
+   * Where the agent saves its state and takes its lock (docs/recovery.md). A new agent on the same
+   * dir recovers the tasks of the last one. Default: none (nothing saved; the CLI has a default).
+   */
+  dataDir?: string | undefined;
   /**
    * How long `stop()` waits for the tasks. Default 30 s. In kill mode, tasks still alive at the
    * deadline are force-destroyed by their driver (SIGKILL of every process, cgroup removed), which
@@ -144,6 +163,8 @@ export interface Agent {
   stop(options?: { mode?: StopMode; deadlineMs?: number }): Promise<AgentSummary>;
   /** Resolves when the agent has ended (every task dead and not keeping serving, or stopped). */
   readonly done: Promise<AgentSummary>;
+  /** State writes so far and their cost (with a `dataDir`). */
+  readonly stateWrites: StateWriter['stats'] | undefined;
 }
 
 function restartPolicyOf(group: JobGroup): Partial<RestartPolicy> | undefined {
@@ -156,6 +177,9 @@ function restartPolicyOf(group: JobGroup): Partial<RestartPolicy> | undefined {
   if (restart.mode !== undefined) policy.mode = restart.mode;
   return policy;
 }
+
+/** Whose saved task this is: allocations are matched to the job files by job, group and index. */
+const allocKey = (job: string, group: string, index: number) => `${job}.${group}[${index}]`;
 
 function taskSpec(allocId: string, task: JobTask): TaskSpec {
   const spec: TaskSpec = { id: `${allocId}/${task.name}`, name: task.name, allocId, config: task.config };
@@ -284,6 +308,10 @@ export function createAgent(options: CreateAgentOptions): Agent {
     removeLogs();
     live?.flush();
     await http?.close();
+    // Detached, the state stays for the next agent; otherwise nothing is left to recover.
+    if (reason === 'stopped' && stopMode === 'detach') await writer?.flush();
+    else await writer?.clear();
+    await lock?.release();
     // The agent's plugins go after their tasks (detached tasks live on in their own sessions).
     await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
     live?.close();
@@ -296,6 +324,88 @@ export function createAgent(options: CreateAgentOptions): Agent {
 
   let root: AnyActorRef | undefined;
   let drivers: Map<string, TaskDriver> | undefined;
+  let stopMode: StopMode = options.onStop ?? 'kill';
+
+  // Saved state (with a data dir): the lock, what the last agent left, and the writer of ours.
+  const dataDir = options.dataDir;
+  let lock: DataDirLock | undefined;
+  let writer: StateWriter | undefined;
+  /** Saved tasks by `<alloc id>/<task name>`, once the saved allocations are matched to ours. */
+  const savedTasks = new Map<string, SavedTask>();
+  /** Each task's last state before a detach (what the next agent must see), by task id. */
+  const liveStates = new Map<string, string>();
+
+  const snapshot = (): AgentState => ({
+    version: STATE_VERSION,
+    savedAt: Date.now(),
+    agent: { pid: process.pid },
+    allocations: allocations.map((alloc) => ({
+      id: alloc.id,
+      job: alloc.job.name,
+      group: alloc.group.name,
+      index: alloc.index,
+      tasks: [...alloc.tasks.values()].map((task) => {
+        const context = task.runner.actor.getSnapshot().context;
+        const handle = task.runner.handle;
+        return {
+          name: task.name,
+          driver: driverKeyOf(task.config),
+          spec: task.spec as SavedTask['spec'],
+          state: liveStates.get(task.spec.id) ?? 'pending',
+          ...(handle ? { handle: handle as NonNullable<SavedTask['handle']> } : {}),
+          restarts: context.restarts,
+          ...(context.restartWindow ? { restartWindow: context.restartWindow } : {}),
+          failed: context.failed,
+          ...(context.lastExit ? { lastExit: context.lastExit } : {}),
+        };
+      }),
+    })),
+    plugins: Object.fromEntries(
+      [...(drivers ?? [])].flatMap(([key, driver]) => {
+        const reattach = (driver as Partial<PluginDriver>).reattach;
+        return reattach ? [[key, reattach]] : [];
+      }),
+    ),
+  });
+
+  /** Locks the data dir and reads what the last agent saved; its allocations take their old ids. */
+  const openDataDir = async (dir: string) => {
+    try {
+      await ensureWritableDirectory(dir);
+    } catch (error) {
+      throw new StateError(`data dir ${dir}: ${(error as Error).message}`);
+    }
+    lock = await lockDataDir(dir);
+    try {
+      const saved = await readState(dir);
+      if (saved) adoptAllocations(saved, dir);
+      return saved;
+    } catch (error) {
+      await lock.release();
+      lock = undefined;
+      throw error;
+    }
+  };
+  const adoptAllocations = (saved: AgentState, dir: string) => {
+    const ours = new Map(
+      allocations.map((alloc) => [allocKey(alloc.job.name, alloc.group.name, alloc.index), alloc]),
+    );
+    for (const old of saved.allocations) {
+      const alloc = ours.get(allocKey(old.job, old.group, old.index));
+      const missing = old.tasks.find(
+        (task) => !alloc?.group.tasks.some((config) => config.name === task.name),
+      );
+      if (!alloc || missing) {
+        throw new StateError(
+          `the agent state in ${dir} has ${missing ? `task "${missing.name}" of ` : ''}allocation ${allocKey(old.job, old.group, old.index)} (${old.id}), which the job files do not define; run the agent with the job files it was started with (nothing was started)`,
+        );
+      }
+      byId.delete(alloc.id);
+      (alloc as { id: string }).id = old.id;
+      byId.set(old.id, alloc);
+      for (const task of old.tasks) savedTasks.set(`${old.id}/${task.name}`, task);
+    }
+  };
   const allTasks = () => allocations.flatMap((alloc) => [...alloc.tasks.values()]);
 
   /** The deadline is the promise: what is still alive is SIGKILLed by its driver, not left behind. */
@@ -333,6 +443,13 @@ export function createAgent(options: CreateAgentOptions): Agent {
       return url;
     },
     async start() {
+      const saved = dataDir ? await openDataDir(dataDir) : undefined;
+      if (saved) {
+        logger.info(
+          { dataDir, allocations: saved.allocations.length, tasks: savedTasks.size },
+          'recovering the state of the last agent',
+        );
+      }
       // Inspected, the whole agent is one actor system: the inspector shows agent → runners → stats
       // hooks. Otherwise runners share small systems (see src/runtime/actor-system.ts).
       root = options.inspect ? createSupervisorRoot({ id: 'agent', inspect: options.inspect }) : undefined;
@@ -351,6 +468,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
       // `finish` ran before the plugins were known, so they are stopped here.
       if (stopping) {
         await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
+        await lock?.release();
         return;
       }
       if (options.http) {
@@ -373,10 +491,19 @@ export function createAgent(options: CreateAgentOptions): Agent {
         }
         logger.info({ url }, 'HTTP API listening');
       }
+      /** What each saved task's runner does (re-attach, start, stay dead), decided before any runs. */
+      const plansOf = new Map<string, RecoveryPlan>();
+      for (const [id, task] of savedTasks) {
+        const driver = drivers.get(task.driver);
+        if (driver) plansOf.set(id, await planRecovery(task, driver));
+      }
       for (const { alloc, tasks } of plans) {
         const allocLogger = logger.child({ job: alloc.job.name, task_group: alloc.group.name });
         for (const config of alloc.group.tasks) {
-          const spec = taskSpec(alloc.id, config);
+          const savedTask = savedTasks.get(`${alloc.id}/${config.name}`);
+          const recovered = plansOf.get(`${alloc.id}/${config.name}`);
+          // A recovered task keeps the spec it was started with (what its driver knows it by).
+          const spec = savedTask ? (savedTask.spec as TaskSpec) : taskSpec(alloc.id, config);
           taskLabels.set(spec.id, {
             job: alloc.job.name,
             task_group: alloc.group.name,
@@ -395,6 +522,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
             ...(config.kill_timeout === undefined ? {} : { killTimeoutMs: config.kill_timeout }),
             ...(config.kill_signal === undefined ? {} : { killSignal: config.kill_signal }),
             ...(root ? { parent: root } : {}),
+            ...(recovered ? { recovered } : {}),
           });
           const task: AgentTask = { name: config.name, spec, config, runner, output: undefined };
           runner.done.then(
@@ -408,8 +536,27 @@ export function createAgent(options: CreateAgentOptions): Agent {
         }
       }
       live?.attach();
+      if (dataDir) {
+        // Saved before any task starts, so a crash from here on is recovered with these ids.
+        const stateWriter = createStateWriter(dataDir, snapshot, logger);
+        writer = stateWriter;
+        bus.on('task:state', ({ taskId, state }) => {
+          // A detach is this agent leaving, not a change of the task: the next one sees it as it was.
+          if (state !== 'detached') liveStates.set(taskId, state);
+          stateWriter.changed();
+        });
+        for (const task of allTasks()) {
+          const saved = savedTasks.get(task.spec.id);
+          if (saved) liveStates.set(task.spec.id, saved.state);
+        }
+        stateWriter.changed();
+        await stateWriter.flush();
+      }
       logger.info({ allocations: allocations.length, tasks: allTasks().length }, 'agent started');
-      for (const task of allTasks()) task.runner.start();
+      for (const task of allTasks()) {
+        if (plansOf.has(task.spec.id)) task.runner.recover();
+        else task.runner.start();
+      }
 
       void Promise.allSettled(allTasks().map((task) => task.runner.done)).then(() => {
         if (options.keepServing || stopping) return;
@@ -418,6 +565,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
     },
     stop({ mode = options.onStop ?? 'kill', deadlineMs = deadlineDefault } = {}) {
       stopping ??= (async () => {
+        stopMode = mode;
         logger.info({ mode, deadlineMs }, 'agent stopping');
         // A runner already final has nothing to stop (XState warns about events sent to it).
         const runners = allTasks().map((task) =>
@@ -452,6 +600,9 @@ export function createAgent(options: CreateAgentOptions): Agent {
       return stopping;
     },
     done,
+    get stateWrites() {
+      return writer?.stats;
+    },
   };
   return agent;
 }

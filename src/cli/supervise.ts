@@ -11,6 +11,7 @@ import {
   type StopMode,
 } from '../agent/create-agent.js';
 import { createBuiltInDriver } from '../agent/drivers.js';
+import { StateError } from '../agent/state/errors.js';
 import type { ExecDriver } from '../drivers/exec/index.js';
 import { DEFAULT_EXEC_LOG_DIR, removeAllocationLogs } from '../drivers/exec/task-logs.js';
 import { DirectoryError, ensureWritableDirectory } from '../runtime/ensure-directory.js';
@@ -153,6 +154,8 @@ export async function supervise(options: SuperviseOptions): Promise<SuperviseSum
       await agent.start();
     } catch (error) {
       view.finish(await agent.stop({ deadlineMs: 1000 }));
+      // A saved state it cannot use (corrupt, newer, locked): like a bad job file, nothing started.
+      if (error instanceof StateError) throw new CliError(error.message, EXIT.usage);
       throw new CliError(`cannot start the agent: ${(error as Error).message}`, 1);
     }
     if (agent.url) process.stderr.write(`HTTP API: ${agent.url}\n`);

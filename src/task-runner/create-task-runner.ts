@@ -2,13 +2,15 @@ import { type AnyActorRef, createActor, fromPromise } from 'xstate';
 import type { JobType, RestartPolicy } from '../../machines/restart-policy.js';
 import {
   type HookPhase,
+  type RecoveredRunner,
+  type RecoveryMode,
   type TaskEventParams,
   type TaskExit,
   type TaskRunnerActor,
   type TaskRunnerOutput,
   taskRunnerMachine,
 } from '../../machines/task-runner.machine.js';
-import type { ExitResult, TaskDriver, TaskSpec } from '../drivers/contract.js';
+import type { ExitResult, TaskDriver, TaskHandle, TaskSpec } from '../drivers/contract.js';
 import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.js';
 import { isValidSample } from '../drivers/validate-sample.js';
 import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.js';
@@ -50,6 +52,11 @@ export interface CreateTaskRunnerOptions {
   parent?: AnyActorRef | undefined;
   /** Inspection observer (e.g. the Stately inspector) for a runner without `parent`. */
   inspect?: InspectOption | undefined;
+  /**
+   * A task an earlier agent started: what it saved of the runner, and the driver's handle to
+   * re-attach the task with (`driver.recoverTask`). Such a runner is begun with `recover()`.
+   */
+  recovered?: { mode: RecoveryMode; runner: RecoveredRunner; handle: TaskHandle | undefined } | undefined;
 }
 
 export interface LatestResourceUsage {
@@ -60,6 +67,10 @@ export interface LatestResourceUsage {
 
 export interface TaskRunner {
   start(): void;
+  /** Begins a runner made with `recovered`: re-attaches its task, starts it, or leaves it dead. */
+  recover(): void;
+  /** The driver's handle of the task's current run (what a later agent re-attaches it with). */
+  readonly handle: TaskHandle | undefined;
   /**
    * Stops the task (stop signal, timeout, kill; failed stops retried with backoff) and resolves when
    * the runner is dead. By `deadlineMs` (default: the runner's `killDeadlineMs`) a task not confirmed
@@ -105,6 +116,7 @@ interface RunnerEffects {
   waitTask(signal: AbortSignal): Promise<TaskExit>;
   stopTask(timeoutMs: number, signal: AbortSignal): Promise<TaskExit>;
   destroyTask(): Promise<void>;
+  recoverTask(): Promise<void>;
   runHooks(phase: HookPhase): void;
   taskEvent(params: TaskEventParams): void;
   log(params: LogParams): void;
@@ -125,6 +137,7 @@ const providedMachine = taskRunnerMachine.provide({
       effectsOf(self._parent).stopTask(input.timeoutMs, signal),
     ),
     destroyTask: fromPromise(async ({ self }) => effectsOf(self._parent).destroyTask()),
+    recoverTask: fromPromise(async ({ self }) => effectsOf(self._parent).recoverTask()),
   },
   actions: {
     runHooks: ({ self }, { phase }) => effectsOf(self).runHooks(phase),
@@ -149,6 +162,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
   const hooks: AnyTaskHook[] = [stats, ...(options.hooks ?? [])];
   const events: TaskEvent[] = [];
   let latest: LatestResourceUsage | undefined;
+  let handle: TaskHandle | undefined = options.recovered?.handle;
 
   const updater = {
     updateStats(sample: TaskResourceUsage) {
@@ -186,8 +200,10 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
 
   const effects: RunnerEffects = {
     async startTask(signal) {
+      handle = undefined; // the last run's, if any: gone (a saved state must not point at it)
       for (const hook of hooks) await hook.prestart?.(hookContext);
-      const handle = await driver.startTask(task);
+      const started = await driver.startTask(task);
+      handle = started;
       // Killed while the driver was still starting it: the task came up after the runner stopped
       // supervising it. Destroy it, or a process started a moment too late would be left behind.
       if (signal.aborted && actor.getSnapshot().context.killRequested) {
@@ -195,7 +211,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
         logger.debug('task started after it was killed: destroying it');
         await driver.destroyTask(task.id, { force: true });
       }
-      return handle.driverId === undefined ? {} : { driverId: handle.driverId };
+      return started.driverId === undefined ? {} : { driverId: started.driverId };
     },
     waitTask: async (signal) => exitOf(await driver.waitTask(task.id, signal)),
     async stopTask(timeoutMs, signal) {
@@ -205,6 +221,12 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       return exitOf(await driver.waitTask(task.id, signal));
     },
     destroyTask: () => driver.destroyTask(task.id, { force: true }),
+    async recoverTask() {
+      if (!handle) throw new Error('no saved handle to recover the task with');
+      if (!driver.recoverTask) throw new Error(`the ${driver.name} driver cannot recover tasks`);
+      for (const hook of hooks) await hook.recover?.(hookContext);
+      await driver.recoverTask(task, handle);
+    },
     runHooks,
     taskEvent(params) {
       const event: TaskEvent = { ...params, time: Date.now() };
@@ -230,6 +252,7 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       killTimeoutMs: options.killTimeoutMs,
       killDeadlineMs: options.killDeadlineMs,
       killRetry: options.killRetry,
+      recovered: options.recovered?.runner,
     },
     parent: options.parent ?? shared?.root ?? createSupervisorRoot({ inspect: options.inspect }),
   });
@@ -272,6 +295,13 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
 
   return {
     start: () => actor.send({ type: 'start' }),
+    recover() {
+      if (!options.recovered) throw new Error('recover(): the runner was not made with `recovered`');
+      actor.send({ type: 'recover', mode: options.recovered.mode });
+    },
+    get handle() {
+      return handle;
+    },
     kill({ deadlineMs }: { deadlineMs?: number } = {}) {
       actor.send(deadlineMs === undefined ? { type: 'kill' } : { type: 'kill', deadlineMs });
       return done;

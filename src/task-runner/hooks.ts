@@ -29,7 +29,15 @@ export interface PrestartHook extends TaskHook {
   prestart(context: TaskHookContext): Promise<void> | void;
 }
 
-/** The task is running. */
+/**
+ * Instead of prestart, for a task an earlier agent started and this one takes up (nothing is
+ * started, so prestart work such as fetching artifacts is not done again); may do async work.
+ */
+export interface RecoverHook extends TaskHook {
+  recover(context: TaskHookContext): Promise<void> | void;
+}
+
+/** The task is running (started, or recovered). */
 export interface PoststartHook extends TaskHook {
   poststart(context: TaskHookContext): void;
 }
@@ -52,10 +60,11 @@ export interface ShutdownHook extends TaskHook {
 export type AnyTaskHook = TaskHook &
   Partial<
     Pick<PrestartHook, 'prestart'> &
+      Pick<RecoverHook, 'recover'> &
       Pick<PoststartHook, 'poststart'> &
       Pick<ExitedHook, 'exited'> &
       Pick<StopHook, 'stop'> &
       Pick<ShutdownHook, 'shutdown'>
   >;
 
-export type HookPhaseName = 'prestart' | 'poststart' | 'exited' | 'stop' | 'shutdown';
+export type HookPhaseName = 'prestart' | 'recover' | 'poststart' | 'exited' | 'stop' | 'shutdown';

@@ -8,6 +8,7 @@ import type {
   ExitedHook,
   PoststartHook,
   PrestartHook,
+  RecoverHook,
   ShutdownHook,
   StopHook,
   TaskHookContext,
@@ -18,7 +19,13 @@ export type StatsHookSettings = Omit<
   'taskId' | 'stats' | 'updater' | 'logger' | 'parent'
 >;
 
-export interface StatsTaskHook extends PrestartHook, PoststartHook, ExitedHook, StopHook, ShutdownHook {
+export interface StatsTaskHook
+  extends PrestartHook,
+    RecoverHook,
+    PoststartHook,
+    ExitedHook,
+    StopHook,
+    ShutdownHook {
   /** The stats hook of the current run, if the task has started. */
   readonly current: StatsHook | undefined;
   /** Resolves once the current run's stats hook is terminal (at once if there is none). */
@@ -27,28 +34,31 @@ export interface StatsTaskHook extends PrestartHook, PoststartHook, ExitedHook, 
 
 /**
  * The stats hook as a lifecycle hook of the task runner: each run of the task gets a fresh stats
- * hook actor in the runner's actor system. It is created at prestart, outside the runner's
+ * hook actor in the runner's actor system. It is created at prestart (or at recover, for a task a
+ * new agent takes up: Nomad #5936 was a recovered task without stats), outside the runner's
  * transitions (XState expects actors to be created there, not inside a custom action), started at
  * poststart, and ended by exited, stop or shutdown.
  */
 export function statsTaskHook(settings: StatsHookSettings = {}): StatsTaskHook {
   let current: StatsHook | undefined;
+  const create = ({ task, driver, logger, runner, updater }: TaskHookContext) => {
+    current?.shutdown();
+    current = createStatsHook({
+      ...settings,
+      taskId: task.id,
+      stats: { stats: (intervalMs, signal) => driver.taskStats(task.id, intervalMs, signal) },
+      updater,
+      logger,
+      parent: runner,
+    });
+  };
   return {
     name: 'stats',
     get current() {
       return current;
     },
-    prestart({ task, driver, logger, runner, updater }: TaskHookContext) {
-      current?.shutdown();
-      current = createStatsHook({
-        ...settings,
-        taskId: task.id,
-        stats: { stats: (intervalMs, signal) => driver.taskStats(task.id, intervalMs, signal) },
-        updater,
-        logger,
-        parent: runner,
-      });
-    },
+    prestart: create,
+    recover: create,
     poststart() {
       current?.poststart();
     },

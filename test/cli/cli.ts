@@ -1,6 +1,6 @@
 /** Spawns the real `taskpulse` CLI (bin/taskpulse.js) as a child process, for end-to-end tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,16 @@ import { TEST_CGROUP_PARENT } from '../support/cli-cgroups.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'taskpulse.js');
+
+/**
+ * Each CLI process gets a data dir of its own (the agent's default one is shared by every agent of
+ * the user, and a second agent on it refuses to start), all under one root removed when the tests end.
+ */
+const STATE_ROOT = mkdtempSync(join(tmpdir(), 'taskpulse-cli-state-'));
+process.on('exit', () => rmSync(STATE_ROOT, { recursive: true, force: true }));
+let stateDirs = 0;
+/** A fresh data dir for one agent (or several in turn, when a test gives it to each). */
+export const freshDataDir = () => join(STATE_ROOT, String(++stateDirs));
 
 export interface CliProcess {
   child: ChildProcess;
@@ -25,7 +35,12 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, wrapper: s
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     // Task cgroups under a parent of the tests' own, removed after the run (test/support/cli-cgroups.ts).
-    env: { ...process.env, TASKPULSE_CGROUP_PARENT: TEST_CGROUP_PARENT, ...env },
+    env: {
+      ...process.env,
+      TASKPULSE_CGROUP_PARENT: TEST_CGROUP_PARENT,
+      TASKPULSE_DATA_DIR: freshDataDir(),
+      ...env,
+    },
   });
   let out = '';
   let err = '';

@@ -8,7 +8,7 @@
  * and the length of every timer it waits out.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.js';
+import type { RecoveryMode, TaskExit, TaskRunnerContext } from '../../machines/task-runner.machine.js';
 import { taskRunnerMachine } from '../../machines/task-runner.machine.js';
 import type { ExitResult } from '../../src/drivers/contract.js';
 import { PluginShutdownError, RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.js';
@@ -56,9 +56,31 @@ const exit = (exitCode: number | null, signal: string | null = null): TaskExit =
 const killRetry = { baseMs: 1000, capMs: 1000 };
 const KILL_DEADLINE_MS = 1500;
 
+/**
+ * The runner is made as a recovered one (a saved handle, counts from zero), so `recover` reaches
+ * every mode; `start` works the same on it as on a fresh runner.
+ */
+const recovered = { restarts: 0, restartWindow: undefined };
+
 const testModel = createMachineTestModel(taskRunnerMachine, {
-  input: { taskId: 't1', jobType: 'service', restartPolicy, killRetry, killDeadlineMs: KILL_DEADLINE_MS },
+  input: {
+    taskId: 't1',
+    jobType: 'service',
+    restartPolicy,
+    killRetry,
+    killDeadlineMs: KILL_DEADLINE_MS,
+    recovered,
+  },
   variants: {
+    recover: [
+      { variant: 'running', mode: 'running' },
+      { variant: 'start', mode: 'start' },
+      { variant: 'dead', mode: 'dead' },
+    ],
+    'error:recoverTask': [
+      { variant: 'not-found', error: new TaskNotFoundError('t1') },
+      { variant: 'other', error: new Error('plugin gone') },
+    ],
     'error:startTask': [
       { variant: 'recoverable', error: new RecoverableError('image pull failed', true) },
       { variant: 'plugin-shutdown', error: new PluginShutdownError() },
@@ -151,6 +173,8 @@ beforeEach(() => {
       },
     ],
     inspect: coverage.inspect,
+    // `mode` is the model event's (see `recover` below); the counts match the model's input.
+    recovered: { mode: 'running', runner: recovered, handle: { taskId: 't1', startedAt: 0 } },
   });
   runner.actor.subscribe({ error: () => {} });
   run = {
@@ -200,6 +224,9 @@ const leave = async (send: () => void) => {
 const executorsByKey: Record<string, EventExecutor> = {
   'xstate.init': () => {},
   start: () => run.runner.start(),
+  recover: (event) => run.runner.actor.send({ type: 'recover', mode: event.mode as RecoveryMode }),
+  'done:recoverTask': () => run.driver.pending('recoverTask').resolve(undefined),
+  'error:recoverTask': (event) => run.driver.pending('recoverTask').reject(event.error),
   kill: () =>
     leave(() => {
       run.runner.kill().catch(() => {});
@@ -355,6 +382,11 @@ async function check(model: ModelSnapshot): Promise<void> {
       break;
     case 'starting':
       expect(owned(), 'one start call').toEqual(['startTask']);
+      statsStopped();
+      break;
+    case 'recovering':
+      expect(owned(), 'one recover call, and nothing started').toEqual(['recoverTask']);
+      expect(driver.history.map((c) => c.method)).not.toContain('startTask');
       statsStopped();
       break;
     case 'running':

@@ -13,7 +13,13 @@ import type {
 } from '../../src/drivers/contract.js';
 import type { TaskResourceUsage } from '../../src/drivers/usage.js';
 
-export type ScriptedMethod = 'startTask' | 'waitTask' | 'stopTask' | 'destroyTask' | 'taskStats';
+export type ScriptedMethod =
+  | 'startTask'
+  | 'waitTask'
+  | 'stopTask'
+  | 'destroyTask'
+  | 'taskStats'
+  | 'recoverTask';
 
 export interface ScriptedCall<T = unknown> {
   readonly id: number;
@@ -192,6 +198,7 @@ export function createScriptedDriver(options: { now?: () => number } = {}): Scri
     waitTask: (taskId: string, signal?: AbortSignal) => call<ExitResult>('waitTask', taskId, signal),
     stopTask: (taskId: string, _options: StopOptions) => call<void>('stopTask', taskId),
     destroyTask: (taskId: string) => call<void>('destroyTask', taskId),
+    recoverTask: (task: TaskSpec) => call<void>('recoverTask', task.id),
     taskStats: (taskId: string, _intervalMs: number, signal: AbortSignal) =>
       call<AsyncIterable<TaskResourceUsage>>('taskStats', taskId, signal),
   };

@@ -4,6 +4,7 @@
  */
 import { type Command, Option } from 'commander';
 import { DEFAULT_HTTP_PORT, DEFAULT_METRICS_PREFIX } from '../../agent/defaults.js';
+import { DATA_DIR_HELP, defaultDataDir } from '../../agent/state/data-dir.js';
 import { CliError, EXIT, exitCodesHelp } from '../errors.js';
 import {
   cgroupParentOption,
@@ -33,6 +34,8 @@ interface AgentFlags extends InspectFlags {
   cgroupParent?: string;
   dockerSocket?: string;
   execPlugin?: boolean;
+  /** A path, false for `--no-data-dir`, undefined for the default. */
+  dataDir?: string | false;
 }
 
 export function registerAgent(program: Command, globals: () => Promise<GlobalFlags>): void {
@@ -51,10 +54,18 @@ export function registerAgent(program: Command, globals: () => Promise<GlobalFla
     .option('--no-ui', 'do not serve the web UI at /ui (live charts and machines)')
     .option('--keep-serving', 'keep running (and serving the API) after every task is dead, until a signal')
     .addOption(
-      new Option('--on-signal <mode>', 'on SIGINT/SIGTERM: kill the tasks, or detach and leave them running')
+      new Option(
+        '--on-signal <mode>',
+        'on SIGINT/SIGTERM: kill the tasks (and clear the saved state), or detach and leave tasks and plugins running for the next agent',
+      )
         .choices(['kill', 'detach'])
         .default('kill'),
     )
+    .option(
+      '--data-dir <dir>',
+      `where the agent saves its state and takes its lock; a new agent on it recovers the tasks (default: ${DATA_DIR_HELP})`,
+    )
+    .option('--no-data-dir', 'save no state: the tasks of a crashed or detached agent are not recovered')
     .addOption(
       new Option('--shutdown-deadline <duration>', 'how long a stop waits for the tasks')
         .argParser(durationArg)
@@ -93,12 +104,16 @@ Examples:
 
 Signals: INT, TERM, HUP, QUIT (also XCPU, PWR) stop the tasks (or detach, --on-signal); a second
 one SIGKILLs every task process and exits 130. USR2, ALRM, VTALRM, PROF, IO, XFSZ are ignored (a
-warn line). SIGKILL of the agent leaves the tasks running: see docs/cli.md.
+warn line). SIGKILL of the agent leaves the tasks running, as a detach does: the next agent on the
+same --data-dir recovers them (docs/recovery.md).
 
 ${exitCodesHelp([
   [EXIT.ok, 'every task ended well, or SIGINT/SIGTERM stopped the agent and its tasks in time'],
   [EXIT.taskFailed, 'a task failed, or a stop had to force-kill tasks at --shutdown-deadline'],
-  [EXIT.usage, 'bad usage, an invalid job file or an unusable output path (nothing started)'],
+  [
+    EXIT.usage,
+    'bad usage, an invalid job file, an unusable output path, or a saved state that is corrupt, newer, or locked by another agent (nothing started)',
+  ],
   [EXIT.forced, 'a second SIGINT/SIGTERM forced the exit'],
 ])}`,
     )
@@ -146,6 +161,7 @@ ${exitCodesHelp([
           ...(flags.cgroupParent ? { execCgroupParent: flags.cgroupParent } : {}),
           ...(flags.dockerSocket ? { dockerSocketPath: flags.dockerSocket } : {}),
           ...(flags.execPlugin ? { execOutOfProcess: true } : {}),
+          ...(flags.dataDir === false ? {} : { dataDir: flags.dataDir ?? defaultDataDir() }),
         },
       });
       process.exitCode = summary.failed || summary.timedOut ? EXIT.taskFailed : EXIT.ok;

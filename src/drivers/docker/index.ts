@@ -317,6 +317,44 @@ export function createDockerDriver(options: DockerDriverOptions): DockerDriver {
       logger.debug({ task: taskId, container: task.containerId }, 'container removed');
     },
 
+    /**
+     * Takes up a container an earlier agent started, by the container id of its handle: a running
+     * one is waited on and sampled again; one that exited meanwhile reports its exit code (the
+     * engine kept it); a removed one is `TaskNotFoundError`. Nothing is started.
+     */
+    async recoverTask(spec: TaskSpec, handle: TaskHandle): Promise<void> {
+      if (tasks.has(spec.id)) return;
+      if (!handle.driverId) throw new TaskNotFoundError(spec.id);
+      let info: Docker.ContainerInspectInfo;
+      try {
+        info = await (await engine()).getContainer(handle.driverId).inspect();
+      } catch (error) {
+        if (isNotFound(error)) throw new TaskNotFoundError(spec.id);
+        throw error;
+      }
+      const running = info.State?.Running === true;
+      const task: DockerTask = {
+        spec,
+        containerId: handle.driverId,
+        startedAt: handle.startedAt,
+        stopped: !running,
+        statsErrors: { count: 0 },
+        life: new AbortController(),
+      };
+      if (!running) {
+        task.exit = {
+          exitCode: info.State?.ExitCode ?? null,
+          signal: null,
+          oomKilled: info.State?.OOMKilled === true,
+        };
+      }
+      tasks.set(spec.id, task);
+      logger.debug(
+        { task: spec.id, container: handle.driverId, status: info.State?.Status },
+        'container recovered',
+      );
+    },
+
     async taskStats(taskId: string, intervalMs: number, signal: AbortSignal) {
       const task = find(taskId);
       if (task.stopped || task.exit) throw containerStopped();

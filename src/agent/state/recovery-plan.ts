@@ -1,0 +1,42 @@
+/**
+ * From a saved task to what its new runner does: re-attach it (it was running, or being stopped,
+ * with a handle), start it (it was not running: pending, waiting to restart), or leave it dead. A
+ * task saved while starting, before its handle was saved, is looked up by id where the driver can
+ * (`inspectTask`: the plugins keep their tasks by id), so a start the crash cut short is adopted,
+ * not started a second time.
+ */
+import type { RecoveredRunner, RecoveryMode } from '../../../machines/task-runner.machine.js';
+import type { TaskDriver, TaskHandle } from '../../drivers/contract.js';
+import type { SavedTask } from './state-file.js';
+
+/** Runner states whose task may still run: re-attached by handle. */
+const LIVE_STATES = new Set(['starting', 'recovering', 'running', 'killing', 'killFailed', 'exited']);
+
+export interface RecoveryPlan {
+  mode: RecoveryMode;
+  runner: RecoveredRunner;
+  handle: TaskHandle | undefined;
+}
+
+export async function planRecovery(saved: SavedTask, driver: TaskDriver): Promise<RecoveryPlan> {
+  const carried = {
+    restarts: saved.restarts,
+    restartWindow: saved.restartWindow,
+    failed: saved.failed,
+    ...(saved.lastExit ? { lastExit: saved.lastExit } : {}),
+  };
+  if (saved.state === 'dead') return { mode: 'dead', runner: carried, handle: undefined };
+  let handle: TaskHandle | undefined = LIVE_STATES.has(saved.state) ? saved.handle : undefined;
+  if (!handle && saved.state === 'starting' && driver.inspectTask) {
+    handle = await driver.inspectTask(saved.spec.id).then(
+      (status) => status.handle,
+      () => undefined, // not found (or cannot tell): it never started
+    );
+  }
+  if (!handle) return { mode: 'start', runner: carried, handle: undefined };
+  return {
+    mode: 'running',
+    runner: { ...carried, ...(handle.driverId ? { driverId: handle.driverId } : {}) },
+    handle,
+  };
+}

@@ -20,7 +20,9 @@ function stateWith(tasks: number): AgentState {
     version: STATE_VERSION,
     savedAt: Date.now(),
     agent: { pid: process.pid },
-    plugins: { exec: { protocol: 'grpc', protocolVersion: 1, address: 'unix:/tmp/x/plugin.sock', pid: 1234 } },
+    plugins: {
+      exec: { protocol: 'grpc', protocolVersion: 1, address: 'unix:/tmp/x/plugin.sock', pid: 1234 },
+    },
     allocations: Array.from({ length: Math.ceil(tasks / perAlloc) }, (_, a) => ({
       id: `00000000-0000-4000-8000-${String(a).padStart(12, '0')}`,
       job: 'bench',

@@ -284,6 +284,17 @@ describe('agent state and recovery (issue 13)', () => {
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   });
 
+  it('a running task whose driver cannot recover tasks is refused (never a second copy); nothing starts', async () => {
+    const mock = createMockDriver();
+    const one = await firstAgent(mock);
+    await one.agent.stop({ mode: 'detach' });
+    const { recoverTask: _, ...withoutRecover } = mock;
+    const agent = createAgent({ jobs: [JOB], drivers: { mock: withoutRecover }, dataDir: dir });
+    await expect(agent.start()).rejects.toThrow(/the mock driver cannot recover tasks; nothing was started/);
+    expect(mock.calls.startTask).toBe(2);
+    expect(existsSync(join(dir, STATE_FILE))).toBe(true);
+  });
+
   it('a saved allocation the job files do not define is refused, naming it', async () => {
     const mock = createMockDriver();
     const one = await firstAgent(mock);

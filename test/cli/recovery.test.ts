@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeDockerEngine, startFakeDockerEngine } from '../support/fake-docker-engine.js';
+import { cgroupDirsOf } from '../support/leftovers.js';
 import {
   type CliProcess,
   freshDataDir,
@@ -63,7 +64,7 @@ const hasEvent = (cli: CliProcess, task: string, type: string) =>
 interface SavedState {
   allocations: {
     id: string;
-    tasks: { name: string; state: string; restarts: number; handle?: { driverId?: string } }[];
+    tasks: { name: string; state: string; restarts: number; handle?: { driverId?: string; pid?: number } }[];
   }[];
   plugins: Record<string, { pid: number; address: string }>;
 }
@@ -82,6 +83,15 @@ async function stopCleanly(cli: CliProcess, dataDir: string) {
   expect(existsSync(join(dataDir, 'agent.lock')), 'the lock is released').toBe(false);
   const errors = jsonLines(cli.stderr()).filter((line) => (line.level as number) >= 50);
   expect(errors).toEqual([]);
+}
+
+/** Alive and not a zombie (a dead process its parent has not reaped yet). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** The engine's API over its socket, as `docker kill` would call it. */
@@ -185,6 +195,93 @@ ${['keep', 'lose']
       ['lose', 1],
     ]);
     await waitFor('every container removed', () => (fake.containers().length === 0 ? true : undefined));
+  });
+
+  it('exec: the same pids supervised after kill -9, stats resume, one killed in the gap is restarted by policy; SIGTERM leaves nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = freshDataDir();
+    const job = writeJob(
+      'recover-exec.yaml',
+      `
+name: rece
+type: service
+groups:
+  - name: g
+    restart: { attempts: 2, interval: 10m, delay: 100ms, mode: fail }
+    tasks:
+${['keep', 'lose']
+  .map(
+    (name) => `      - name: ${name}
+        driver: exec
+        stats_interval: ${INTERVAL_MS}ms
+        kill_timeout: 2s
+        config:
+          command: ${JSON.stringify(process.execPath)}
+          args: ['-e', 'setInterval(() => {}, 1000)']`,
+  )
+  .join('\n')}
+`,
+    );
+    const one = agent(dataDir, job);
+    const saved = await waitFor(
+      'both tasks running, their pids saved',
+      () => {
+        const state = existsSync(join(dataDir, 'state.json')) ? readSaved(dataDir) : undefined;
+        const tasks = state?.allocations[0]?.tasks ?? [];
+        return tasks.length === 2 && tasks.every((task) => task.state === 'running' && task.handle?.pid)
+          ? state
+          : undefined;
+      },
+      20_000,
+    );
+    await waitFor(
+      'samples of both tasks',
+      () => (samples(one, 'keep').length > 0 && samples(one, 'lose').length > 0 ? true : undefined),
+      20_000,
+    );
+    const allocId = saved.allocations[0]!.id;
+    const pidOf = (state: SavedState, name: string) =>
+      state.allocations[0]?.tasks.find((task) => task.name === name)?.handle?.pid;
+    const keepPid = pidOf(saved, 'keep')!;
+    const losePid = pidOf(saved, 'lose')!;
+
+    await crash(one);
+    expect(pidAlive(keepPid) && pidAlive(losePid), 'the tasks outlive their agent').toBe(true);
+    process.kill(losePid, 'SIGKILL');
+    await waitFor('lose gone', () => (pidAlive(losePid) ? undefined : true));
+
+    const two = agent(dataDir, job);
+    await waitFor('lose restarted by its policy', () => hasEvent(two, 'lose', 'Started'), 20_000);
+    await waitFor('samples of keep from the second agent', () =>
+      samples(two, 'keep').length > 0 ? true : undefined,
+    );
+    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Recovered']);
+    // lose: its process is gone (init reaped it: no exit code to read), so its handle cannot be
+    // re-attached: a failed recovery, one warn line, and the restart policy starts it again.
+    const ofLose = events(two, 'lose');
+    expect(ofLose.map((line) => line.event).slice(0, 4)).toEqual([
+      'Driver Failure',
+      'Restarting',
+      'Task Setup',
+      'Started',
+    ]);
+    expect(String(ofLose[0]!.message)).toMatch(/could not be recovered: .*task not found/);
+    const warns = jsonLines(two.stderr()).filter((line) => line.level === 40 && line.task === 'lose');
+    expect(warns.map((line) => line.msg)).toEqual([expect.stringMatching(/could not be recovered/)]);
+    const after = await waitFor('the new run of lose saved', () => {
+      const state = readSaved(dataDir);
+      const pid = pidOf(state, 'lose');
+      return pid && pid !== losePid ? state : undefined;
+    });
+    expect(pidOf(after, 'keep'), 'keep is the same process').toBe(keepPid);
+    expect(pidAlive(keepPid)).toBe(true);
+    const newLose = pidOf(after, 'lose')!;
+
+    await stopCleanly(two, dataDir);
+    // keep's parent is init now (its agent died): once killed, it may stay a zombie a moment.
+    await waitFor('no task process left', () => ([keepPid, newLose].some(running) ? undefined : true), 5000);
+    expect(cgroupDirsOf([allocId]), 'no task cgroup left').toEqual([]);
   });
 
   it('a plugin that died with the agent is relaunched and its tasks re-attached; stats within two intervals', {

@@ -7,6 +7,7 @@
  */
 import type { RecoveredRunner, RecoveryMode } from '../../../machines/task-runner.machine.js';
 import type { TaskDriver, TaskHandle } from '../../drivers/contract.js';
+import { StateError } from './errors.js';
 import type { SavedTask } from './state-file.js';
 
 /** Runner states whose task may still run: re-attached by handle. */
@@ -34,6 +35,12 @@ export async function planRecovery(saved: SavedTask, driver: TaskDriver): Promis
     );
   }
   if (!handle) return { mode: 'start', runner: carried, handle: undefined };
+  if (!driver.recoverTask) {
+    // Restarting it would run a second copy beside the one that may still be running.
+    throw new StateError(
+      `task ${saved.spec.id} was running when the last agent ended, and the ${driver.name} driver cannot recover tasks${handle.pid ? ` (it may still run as pid ${handle.pid})` : ''}; nothing was started. Stop it by hand and start the agent with another --data-dir`,
+    );
+  }
   return {
     mode: 'running',
     runner: { ...carried, ...(handle.driverId ? { driverId: handle.driverId } : {}) },

@@ -39,7 +39,14 @@ import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
 import { addTaskPid, deleteTaskPid, type OrphanTracker, trackOrphans } from './orphans.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
 import { reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
-import { cgroupStateOf, checkRecoverable, execStateOf, startTimeOf, watchRecoveredExit } from './recover.js';
+import {
+  cgroupStateOf,
+  checkRecoverable,
+  execStateOf,
+  removeLostCgroup,
+  startTimeOf,
+  watchRecoveredExit,
+} from './recover.js';
 import { createTaskSampler, type TaskSampler } from './sampler.js';
 import { spawnTask } from './spawn-task.js';
 import { createStartGate, fdBudgetOf, openFileLimit } from './start-gate.js';
@@ -545,7 +552,16 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
         );
       }
       const state = execStateOf(spec, handle);
-      const { cgroup } = checkRecoverable(spec, state);
+      let checked: ReturnType<typeof checkRecoverable>;
+      try {
+        checked = checkRecoverable(spec, state);
+      } catch (error) {
+        // Its process is gone (or the pid is another's): what is left of the task in its cgroup
+        // (children that outlived it) goes, and so does the cgroup, or the next run cannot make it.
+        if (error instanceof TaskNotFoundError) await removeLostCgroup(spec, state);
+        throw error;
+      }
+      const { cgroup } = checked;
       const { pid, ...driverState } = state;
       // Rotated where it writes (the layout under whatever log dir started it).
       const logPaths = taskLogPaths(dirname(dirname(state.stdoutPath)), spec.allocId ?? spec.id, spec.name);

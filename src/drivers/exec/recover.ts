@@ -11,11 +11,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { basename, join } from 'node:path';
 import type { ExecDriverState, TaskHandle, TaskSpec } from '../contract.js';
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
+import { emptyAndRemove } from './cgroup-remove.js';
 import { openCgroupV1 } from './cgroup-v1.js';
 import { openCgroupV2 } from './cgroup-v2.js';
-import { type TaskCgroup, V1_CONTROLLERS, type V1Controller } from './cgroups.js';
+import { cgroupName, type TaskCgroup, V1_CONTROLLERS, type V1Controller } from './cgroups.js';
 
 /** What /proc says about a pid now. */
 export interface ProcessIdentity {
@@ -197,4 +199,17 @@ export function checkRecoverable(
     );
   }
   return { cgroup, identity };
+}
+
+/**
+ * The cgroup of a task whose process is gone: SIGKILLs what is still in it (children that outlived
+ * the task) and removes it. Only a directory named as this task's cgroup is touched, whatever the
+ * handle says, so a damaged state can never point this at another cgroup.
+ */
+export async function removeLostCgroup(spec: TaskSpec, state: ExecDriverState): Promise<void> {
+  if (!state.cgroup) return;
+  const dirs = state.cgroup.version === 'v2' ? [state.cgroup.dir] : Object.values(state.cgroup.dirs);
+  const ours = dirs.filter((dir) => basename(dir) === cgroupName(spec.id) && existsSync(dir));
+  if (ours.length === 0) return;
+  await emptyAndRemove(ours, join(ours[0]!, 'cgroup.procs'));
 }

@@ -23,7 +23,7 @@
  * (or never started) is started; one saved as dead stays dead.
  * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
  */
-import { type ActorRefFrom, assign, enqueueActions, fromPromise, setup } from 'xstate';
+import { type ActorRefFrom, assign, fromPromise, setup } from 'xstate';
 import { type BackoffOptions, retryDelayMs } from './backoff.js';
 import { DRIVER_ERROR_CODES, describeError } from './open-error.js';
 import {
@@ -306,12 +306,7 @@ export const taskRunnerMachine = setup({
   initial: 'pending',
   states: {
     pending: {
-      // A recovered task's one event is `Recovered` (below): it was received by the last agent.
-      entry: enqueueActions(({ context, enqueue }) => {
-        if (!context.recovered) {
-          enqueue({ type: 'taskEvent', params: { type: 'Received', message: 'Task received by client' } });
-        }
-      }),
+      entry: { type: 'taskEvent', params: { type: 'Received', message: 'Task received by client' } },
       on: {
         start: 'starting',
         recover: [

@@ -128,7 +128,7 @@ describe('agent state and recovery (issue 13)', () => {
         .map((e) => e.task)
         .sort(),
     ).toEqual(['a', 'b']);
-    expect(seen.events.some((e) => e.type === 'Started' || e.type === 'Received')).toBe(false);
+    expect(seen.events.map((e) => e.type).sort()).toEqual(['Received', 'Received', 'Recovered', 'Recovered']);
     const context = runner(two, 'a').actor.getSnapshot().context;
     expect(context.restarts).toBe(1);
     expect(context.restartWindow).toEqual(windowBefore);
@@ -159,7 +159,7 @@ describe('agent state and recovery (issue 13)', () => {
       seen.events.some((e) => e.task === 'a' && e.type === 'Started') ? true : undefined,
     );
     const ofA = seen.events.filter((e) => e.task === 'a').map((e) => e.type);
-    expect(ofA.slice(0, 4)).toEqual(['Recovered', 'Terminated', 'Restarting', 'Task Setup']);
+    expect(ofA.slice(0, 5)).toEqual(['Received', 'Recovered', 'Terminated', 'Restarting', 'Task Setup']);
     expect(seen.events.find((e) => e.task === 'a' && e.type === 'Terminated')?.exitCode).toBe(3);
     expect(runner(two, 'a').actor.getSnapshot().context.restarts).toBe(1);
     expect(mock.calls.startTask).toBe(3); // a's two runs and b's one
@@ -195,8 +195,8 @@ describe('agent state and recovery (issue 13)', () => {
       error: expect.stringMatching(/task not found/),
     });
     const ofA = seen.events.filter((e) => e.task === 'a').map((e) => e.type);
-    expect(ofA.slice(0, 2)).toEqual(['Driver Failure', 'Restarting']);
-    expect(seen.events.filter((e) => e.task === 'b').map((e) => e.type)).toEqual(['Recovered']);
+    expect(ofA.slice(0, 3)).toEqual(['Received', 'Driver Failure', 'Restarting']);
+    expect(seen.events.filter((e) => e.task === 'b').map((e) => e.type)).toEqual(['Received', 'Recovered']);
   });
 
   it('a task saved as dead stays dead, and an agent with nothing left to run ends and clears the state', async () => {

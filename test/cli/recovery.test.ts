@@ -172,11 +172,12 @@ ${['keep', 'lose']
       samples(two, 'keep').length > 0 ? true : undefined,
     );
     // keep: re-attached, the same container, nothing started for it.
-    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Recovered']);
+    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Received', 'Recovered']);
     expect(fake.containers().find((c) => c.id === containerOf('keep'))?.state).toBe('running');
     // lose: its exit in the gap reported with its code (137: SIGKILL), then one restart.
     const ofLose = events(two, 'lose');
-    expect(ofLose.map((line) => line.event).slice(0, 5)).toEqual([
+    expect(ofLose.map((line) => line.event).slice(0, 6)).toEqual([
+      'Received',
       'Recovered',
       'Terminated',
       'Restarting',
@@ -256,17 +257,18 @@ ${['keep', 'lose']
     await waitFor('samples of keep from the second agent', () =>
       samples(two, 'keep').length > 0 ? true : undefined,
     );
-    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Recovered']);
+    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Received', 'Recovered']);
     // lose: its process is gone (init reaped it: no exit code to read), so its handle cannot be
     // re-attached: a failed recovery, one warn line, and the restart policy starts it again.
     const ofLose = events(two, 'lose');
-    expect(ofLose.map((line) => line.event).slice(0, 4)).toEqual([
+    expect(ofLose.map((line) => line.event).slice(0, 5)).toEqual([
+      'Received',
       'Driver Failure',
       'Restarting',
       'Task Setup',
       'Started',
     ]);
-    expect(String(ofLose[0]!.message)).toMatch(/could not be recovered: .*task not found/);
+    expect(String(ofLose[1]!.message)).toMatch(/could not be recovered: .*task not found/);
     const warns = jsonLines(two.stderr()).filter((line) => line.level === 40 && line.task === 'lose');
     expect(warns.map((line) => line.msg)).toEqual([expect.stringMatching(/could not be recovered/)]);
     const after = await waitFor('the new run of lose saved', () => {
@@ -331,8 +333,8 @@ groups:
       20_000,
     );
     const ofTask = events(two, 't');
-    expect(ofTask.map((line) => line.event)).toEqual(['Recovered']);
-    const recoveredAt = Date.parse(String(ofTask[0]!.time));
+    expect(ofTask.map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    const recoveredAt = Date.parse(String(ofTask[1]!.time));
     const firstSample = Date.parse(String(samples(two, 't')[0]!.time));
     expect(firstSample - recoveredAt, 'stats resume within two intervals').toBeLessThanOrEqual(
       2 * INTERVAL_MS,

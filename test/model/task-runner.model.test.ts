@@ -26,6 +26,8 @@ import { tableState } from '../oracle/task-runner.check.js';
 import {
   entryEffects,
   initialRunnerRecord,
+  type RecoverError,
+  type RecoverMode,
   type RunnerConfig,
   type RunnerEvent,
   type RunnerEventKey,
@@ -286,6 +288,10 @@ function oracleEvent(event: {
       return { key, startError: event.variant as StartError, message };
     case 'error:stopTask':
       return { key, stopError: event.variant as StopError, message };
+    case 'recover':
+      return { key, mode: event.variant as RecoverMode };
+    case 'error:recoverTask':
+      return { key, recoverError: event.variant as RecoverError, message };
     case 'done:waitTask':
       return { key, exit: event.variant };
     case 'done:stopTask':

@@ -12,6 +12,7 @@ import {
   EXITS,
   entryEffects,
   initialRunnerRecord,
+  RECOVER_ERRORS,
   type RunnerConfig,
   type RunnerEvent,
   type RunnerRecord,
@@ -102,6 +103,10 @@ export function toMachineEvent(
       return { type, error: START_ERRORS[event.startError ?? 'other'] } as EventObject;
     case 'error:stopTask':
       return { type, error: STOP_ERRORS[event.stopError ?? 'engine-down'] } as EventObject;
+    case 'recover':
+      return { type, mode: event.mode ?? 'running' } as EventObject;
+    case 'error:recoverTask':
+      return { type, error: RECOVER_ERRORS[event.recoverError ?? 'other'] } as EventObject;
     case 'done:waitTask':
     case 'done:stopTask':
       return { type, output: EXITS[event.exit ?? 'exit-0'] } as EventObject;
@@ -114,7 +119,8 @@ export function toMachineEvent(
 }
 
 export const describeEvent = (e: RunnerEvent) => {
-  const detail = e.exit ?? e.startError ?? e.stopError ?? e.driverId ?? e.deadlineMs;
+  const detail =
+    e.exit ?? e.startError ?? e.stopError ?? e.recoverError ?? e.mode ?? e.driverId ?? e.deadlineMs;
   return `${e.key}${detail === undefined ? '' : `(${detail})`}`;
 };
 
@@ -247,6 +253,7 @@ export function startWalk(runner: ReturnType<typeof pureRunner>, config: RunnerC
 export const LIVE_STATES: RunnerState[] = [
   'pending',
   'starting',
+  'recovering',
   'running',
   'killing.stopping',
   'killing.retrying',

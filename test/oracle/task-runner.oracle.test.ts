@@ -112,6 +112,7 @@ describe.each(CONFIGS)('task runner machine against the spec table ($name)', ({ 
 const INTO: Record<string, RunnerEvent[]> = {
   pending: [],
   starting: [ev('start')],
+  recovering: [ev('recover', { mode: 'running' })],
   running: [ev('start'), ev('done:startTask', { driverId: 'c-9' })],
   'killing.stopping': [ev('start'), ev('done:startTask', { driverId: 'c-9' }), ev('kill')],
   'killing.retrying': [
@@ -170,6 +171,7 @@ describe('kill and shutdown from every live state, with their events and hooks',
   const KILL: Record<string, { to: string; events: string[]; phases: string[]; calls: string[] }> = {
     pending: { to: 'dead', events: ['Killed'], phases: ['stop'], calls: [] },
     starting: { to: 'killing.stopping', events: ['Killing'], phases: [], calls: ['stopTask'] },
+    recovering: { to: 'killing.stopping', events: ['Killing'], phases: [], calls: ['stopTask'] },
     running: { to: 'killing.stopping', events: ['Killing'], phases: [], calls: ['stopTask'] },
     'killing.stopping': { to: 'killing.stopping', events: [], phases: [], calls: [] },
     'killing.retrying': { to: 'killing.retrying', events: [], phases: [], calls: [] },

@@ -19,6 +19,7 @@ import {
 export type RunnerState =
   | 'pending'
   | 'starting'
+  | 'recovering'
   | 'running'
   | 'killing.stopping'
   | 'killing.retrying'
@@ -67,8 +68,28 @@ export const STOP_ERRORS = {
 } as const;
 export type StopError = keyof typeof STOP_ERRORS;
 
+/**
+ * Re-attaching a saved handle fails: the task is gone for good (its process died, its pid was
+ * reused), or anything else (its plugin is away). Either is a failed recovery (Nomad: the restart
+ * policy decides), issue 13.
+ */
+export const RECOVER_ERRORS = {
+  'not-found': { code: 'TASKPULSE_TASK_NOT_FOUND', message: 'task not found: t1' },
+  other: { message: 'plugin gone' },
+} as const;
+export type RecoverError = keyof typeof RECOVER_ERRORS;
+
+/**
+ * What a new agent does with a saved task (docs/recovery.md): re-attach one that was running,
+ * start one that was not (pending, waiting to restart), leave a dead one dead.
+ */
+export type RecoverMode = 'running' | 'start' | 'dead';
+
 export type RunnerEventKey =
   | 'start'
+  | 'recover'
+  | 'done:recoverTask'
+  | 'error:recoverTask'
   | 'kill'
   | 'restart'
   | 'shutdown'
@@ -89,6 +110,9 @@ export interface RunnerEvent {
   exit?: string;
   startError?: StartError;
   stopError?: StopError;
+  recoverError?: RecoverError;
+  /** `recover`: what the saved state says to do. */
+  mode?: RecoverMode;
   /** The driver id `startTask` resolves with (`done:startTask`), if any. */
   driverId?: string;
   /** A `kill` event's own deadline. */
@@ -190,7 +214,7 @@ export function terminatedMessage(exit: Exit | undefined): string {
 const isSuccess = (exit: Exit) => exit.exitCode === 0 && exit.signal === null && !exit.error;
 
 export interface DriverCall {
-  src: 'startTask' | 'waitTask' | 'stopTask' | 'destroyTask';
+  src: 'startTask' | 'recoverTask' | 'waitTask' | 'stopTask' | 'destroyTask';
   input: Record<string, unknown>;
 }
 
@@ -211,6 +235,8 @@ const callsOn = (state: RunnerState, config: RunnerConfig): DriverCall[] => {
   switch (state) {
     case 'starting':
       return [{ src: 'startTask', input }];
+    case 'recovering':
+      return [{ src: 'recoverTask', input }];
     case 'running':
       return [{ src: 'waitTask', input }];
     case 'killing.stopping':
@@ -400,6 +426,81 @@ export function stepRunner(
         config,
         'pending + kill → dead',
       );
+    case 'pending recover':
+      switch (event.mode ?? 'running') {
+        // Nothing is started: the task runs, the driver only takes it up again by its handle.
+        case 'running':
+          return enter(record, 'recovering', [], config, 'pending + recover (running) → recovering');
+        case 'start':
+          return enter(
+            record,
+            'starting',
+            [
+              {
+                type: 'taskEvent',
+                params: {
+                  type: 'Recovered',
+                  message: 'Task was not running when the agent restarted: starting it',
+                },
+              },
+            ],
+            config,
+            'pending + recover (start) → starting',
+          );
+        case 'dead':
+          return enter(
+            record,
+            'dead',
+            [
+              {
+                type: 'taskEvent',
+                params: { type: 'Recovered', message: 'Task had already ended before the agent restarted' },
+              },
+            ],
+            config,
+            'pending + recover (dead) → dead',
+          );
+      }
+      return undefined;
+    case 'recovering done:recoverTask':
+      // Running again without a start: the poststart hooks run again (the stats hook streams).
+      return enter(
+        record,
+        'running',
+        [
+          {
+            type: 'taskEvent',
+            params: {
+              type: 'Recovered',
+              message: `Task recovered after the agent restarted${record.driverId ? ` (${record.driverId})` : ''}`,
+            },
+          },
+        ],
+        config,
+        'recovering + re-attached → running',
+      );
+    case 'recovering error:recoverTask': {
+      // A failed recovery is a failure the restart policy decides on (Nomad), said once at warn.
+      const message = event.message ?? RECOVER_ERRORS[event.recoverError ?? 'other'].message;
+      const exit: Exit = {
+        exitCode: null,
+        signal: null,
+        oomKilled: false,
+        error: `recovery failed: ${message}`,
+      };
+      const id = record.driverId;
+      return decided(
+        decide({ ...record, lastExit: exit }, config, false, now),
+        [
+          {
+            type: 'taskEvent',
+            params: { type: 'Driver Failure', message: `Task could not be recovered: ${message}` },
+          },
+          { type: 'log', params: { level: 'warn', error: message, ...(id ? { driverId: id } : {}) } },
+        ],
+        `recovering + ${event.recoverError} recover error`,
+      );
+    }
     case 'starting done:startTask':
       return enter(
         { ...record, driverId: event.driverId },
@@ -433,6 +534,7 @@ export function stepRunner(
       );
     }
     case 'starting kill':
+    case 'recovering kill':
     case 'running kill':
       return enter(
         freshKill(asked(record, event)),
@@ -530,6 +632,12 @@ export function stepRunner(
 export function runnerAlphabet(): RunnerEvent[] {
   return [
     { key: 'start' },
+    ...(['running', 'start', 'dead'] as const).map((mode) => ({ key: 'recover' as const, mode })),
+    { key: 'done:recoverTask' },
+    ...(Object.keys(RECOVER_ERRORS) as RecoverError[]).map((recoverError) => ({
+      key: 'error:recoverTask' as const,
+      recoverError,
+    })),
     { key: 'kill' },
     { key: 'kill', deadlineMs: 2_000 },
     { key: 'restart' },

@@ -1,6 +1,6 @@
 /** Spawns the real `taskpulse` CLI (bin/taskpulse.js) as a child process, for end-to-end tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,8 @@ const BIN = join(ROOT, 'bin', 'taskpulse.js');
  * the user, and a second agent on it refuses to start), all under one root removed when the tests end.
  */
 const STATE_ROOT = mkdtempSync(join(tmpdir(), 'taskpulse-cli-state-'));
+// Sticky and world-writable, as /tmp: agents the tests run as nobody make their data dirs here too.
+chmodSync(STATE_ROOT, 0o1777);
 process.on('exit', () => rmSync(STATE_ROOT, { recursive: true, force: true }));
 let stateDirs = 0;
 /** A fresh data dir for one agent (or several in turn, when a test gives it to each). */

@@ -43,6 +43,7 @@ import {
   cgroupStateOf,
   checkRecoverable,
   execStateOf,
+  processIdentity,
   removeLostCgroup,
   startTimeOf,
   watchRecoveredExit,
@@ -556,9 +557,12 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       try {
         checked = checkRecoverable(spec, state);
       } catch (error) {
-        // Its process is gone (or the pid is another's): what is left of the task in its cgroup
-        // (children that outlived it) goes, and so does the cgroup, or the next run cannot make it.
-        if (error instanceof TaskNotFoundError) await removeLostCgroup(spec, state);
+        // Its process is gone: what is left of the task in its cgroup (children that outlived it)
+        // goes, and so does the cgroup, or the next run cannot make it. A pid that is another
+        // process's now: the cgroup is removed only if empty, and nothing is signalled.
+        if (error instanceof TaskNotFoundError) {
+          await removeLostCgroup(spec, state, { kill: processIdentity(state.pid) === undefined });
+        }
         throw error;
       }
       const { cgroup } = checked;

@@ -9,7 +9,7 @@
  * /proc/<pid>/stat, Linux ≥ 3.5), so the exit code is read there when the poll catches it before
  * its parent reaps it; otherwise the exit is reported with `exitCodeUnknown` (see contract.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ExecDriverState, TaskHandle, TaskSpec } from '../contract.js';
@@ -202,14 +202,29 @@ export function checkRecoverable(
 }
 
 /**
- * The cgroup of a task whose process is gone: SIGKILLs what is still in it (children that outlived
- * the task) and removes it. Only a directory named as this task's cgroup is touched, whatever the
- * handle says, so a damaged state can never point this at another cgroup.
+ * The cgroup of a task that cannot be re-attached: with `kill` (its process is gone) SIGKILLs what
+ * is still in it (children that outlived the task) and removes it; without, removes it only if it
+ * is empty. Only a directory named as this task's cgroup is touched, whatever the handle says, so a
+ * damaged state can never point this at another cgroup.
  */
-export async function removeLostCgroup(spec: TaskSpec, state: ExecDriverState): Promise<void> {
+export async function removeLostCgroup(
+  spec: TaskSpec,
+  state: ExecDriverState,
+  { kill }: { kill: boolean },
+): Promise<void> {
   if (!state.cgroup) return;
   const dirs = state.cgroup.version === 'v2' ? [state.cgroup.dir] : Object.values(state.cgroup.dirs);
   const ours = dirs.filter((dir) => basename(dir) === cgroupName(spec.id) && existsSync(dir));
   if (ours.length === 0) return;
-  await emptyAndRemove(ours, join(ours[0]!, 'cgroup.procs'));
+  if (kill) {
+    await emptyAndRemove(ours, join(ours[0]!, 'cgroup.procs'));
+    return;
+  }
+  for (const dir of ours) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty (or gone): left alone
+    }
+  }
 }

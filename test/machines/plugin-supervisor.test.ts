@@ -472,6 +472,29 @@ describe('plugin supervisor: what the effects are given, and effects that fail',
   }
 });
 
+describe('plugin supervisor: effects left unprovided fail naming themselves', () => {
+  it('launchPlugin left unprovided: the launch fails naming it, and the plugin is failed', async () => {
+    const actor = createActor(pluginSupervisorMachine, { input: { name: 'p' } }).start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(actor.getSnapshot().output).toEqual({
+      state: 'failed',
+      launches: 1,
+      lastError: 'launchPlugin not provided',
+    });
+  });
+
+  it('attachPlugin left unprovided: the attach fails naming it, and a launch is tried', async () => {
+    const machine = pluginSupervisorMachine.provide({
+      actors: { launchPlugin: fromPromise(() => new Promise<PluginEndpoint>(() => {})) },
+    });
+    const actor = createActor(machine, { input: { name: 'p', reattach: saved } }).start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(actor.getSnapshot().value).toBe('launching');
+    expect(actor.getSnapshot().context.lastError).toBe('attachPlugin not provided');
+    actor.stop();
+  });
+});
+
 describe('restart window helpers', () => {
   it('counts only restarts younger than the window', () => {
     expect(restartsInWindow([0, 500, 999, 1000], 1000, 1000)).toEqual([500, 999, 1000]);

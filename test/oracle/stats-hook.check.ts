@@ -162,6 +162,12 @@ export function checkStep(
   }
 
   expect(result.snapshot.context.counts, `${where}: counters`).toEqual(record.counts);
+  // What later steps read: the last published timestamp (rule 8, across reopened streams) and the
+  // drop causes already warned (one warn per cause; a silent drop adds nothing).
+  expect(result.snapshot.context.lastTimestamp, `${where}: the last timestamp kept`).toBe(
+    record.lastTimestamp,
+  );
+  expect(result.snapshot.context.warnedDropCauses, `${where}: drop causes warned`).toEqual(record.warned);
   if (record.state === 'terminal') {
     expect(result.snapshot.status, where).toBe('done');
     expect(result.snapshot.output, `${where}: the output names the reason and counts`).toEqual({
@@ -190,6 +196,8 @@ export function startWalk(runner: ReturnType<typeof pureRunner>, config: HookCon
     'with its open time-out',
   ).toEqual([config.openTimeoutMs]);
   expect(snapshot.context.counts).toEqual(initialRecord().counts);
+  expect(snapshot.context.lastTimestamp, 'no timestamp yet').toBeUndefined();
+  expect(snapshot.context.warnedDropCauses, 'no drop cause warned yet').toEqual([]);
   return { record: initialRecord(), snapshot, twin, trail: ['init'] };
 }
 

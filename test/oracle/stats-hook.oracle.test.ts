@@ -22,7 +22,14 @@ import {
 } from './stats-hook.spec-table.js';
 
 const signature = (r: HookRecord) =>
-  JSON.stringify([r.state, Math.min(r.failedOpens, 1), r.warned.length > 0, r.backoff?.kind]);
+  JSON.stringify([
+    r.state,
+    Math.min(r.failedOpens, 1),
+    r.warned.length > 0,
+    r.backoff?.kind,
+    // A reopened stream's reader gets the last timestamp: explore with and without one.
+    r.lastTimestamp !== undefined,
+  ]);
 
 describe('stats hook machine against the spec table', () => {
   const config = SPEC_DEFAULTS;

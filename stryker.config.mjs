@@ -14,15 +14,21 @@ export default {
   // supervisor ran 0 tests and survived; with `false`, load.test.ts kills it).
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   coverageAnalysis: 'perTest',
+  // `npm run test:mutation` (scripts/mutation-run.ts) mutates one group of files per run, with
+  // `--mutate` and MUTATION_GROUP (vitest.mutation.config.ts); this list is for a plain `stryker run`.
   mutate: ['machines/**/*.ts', 'src/stats-hook/**/*.ts', 'src/task-runner/**/*.ts'],
   // TypeScript 7's tsc has no compiler API, so @stryker-mutator/typescript-checker cannot run: no
   // checker, and no tsconfig for Stryker to rewrite (vitest transpiles without one).
   checkers: [],
   tsconfigFile: 'tsconfig.stryker-none.json',
   ignorePatterns: ['dist', 'reports', 'coverage', '.tmp', 'bench', 'examples', 'test/fixtures', 'docs'],
-  reporters: ['clear-text', 'progress', 'json', 'html'],
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
+  // The survivors, without a line per test.
+  clearTextReporter: { logTests: false },
+  jsonReporter: { fileName: process.env.MUTATION_REPORT ?? 'reports/mutation/mutation.json' },
+  htmlReporter: {
+    fileName: (process.env.MUTATION_REPORT ?? 'reports/mutation/mutation.json').replace(/\.json$/, '.html'),
+  },
   thresholds: { high: 95, low: 90, break: null },
   concurrency: 2,
   timeoutMS: 5_000,

@@ -64,6 +64,17 @@ describe('task runner placeholders', () => {
     );
   });
 
+  it('stopTask: the stop fails, naming the effect (and is retried, as any failed stop)', async () => {
+    const { logs } = await runWith({ startTask: hang }, ['start', 'kill']);
+    expect(logs).toMatchObject([{ level: 'warn', error: 'stopTask is provided by src/task-runner' }]);
+  });
+
+  it('destroyTask: the destroy fails, naming the effect', async () => {
+    const exited = fromPromise(async () => ({ exitCode: 0, signal: null, oomKilled: false }));
+    const { logs } = await runWith({ startTask: fromPromise(async () => ({})), waitTask: exited }, ['start']);
+    expect(logs).toMatchObject([{ level: 'warn', error: 'destroyTask is provided by src/task-runner' }]);
+  });
+
   it('waitTask: the wait fails, naming the effect', async () => {
     const { events } = await runWith({ startTask: fromPromise(async () => {}), destroyTask: hang }, [
       'start',

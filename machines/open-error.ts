@@ -66,7 +66,7 @@ export function describeError(error: unknown): string {
   try {
     message = field(error, 'message');
   } catch {
-    message = undefined; // a throwing getter: describe the value itself
+    // A throwing getter: `message` stays undefined, and the value itself is described.
   }
   return typeof message === 'string' ? message : describeValue(error);
 }

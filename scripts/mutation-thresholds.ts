@@ -50,12 +50,12 @@ const rows = Object.entries(report.files)
 const enforced = (file: string) => file.startsWith('machines/');
 const width = Math.max(...rows.map((r) => r.file.length), 4);
 const cells = ['score', 'mutants', 'killed', 'timeout', 'survived', 'no-cov'];
-console.log(`${'file'.padEnd(width)}  ${cells.map((c) => c.padStart(8)).join('')}`);
+console.log(`${'file'.padEnd(width)}  ${cells.map((c) => c.padStart(9)).join('')}`);
 for (const r of rows) {
   const mark =
     r.percent >= min ? '' : enforced(r.file) ? `  < ${min} %` : `  < ${min} % (reported, not enforced)`;
   const figures = [r.percent.toFixed(1), r.valid, r.killed, r.timeout, r.survived, r.noCoverage];
-  console.log(`${r.file.padEnd(width)}  ${figures.map((f) => String(f).padStart(8)).join('')}${mark}`);
+  console.log(`${r.file.padEnd(width)}  ${figures.map((f) => String(f).padStart(9)).join('')}${mark}`);
 }
 
 /**

@@ -102,7 +102,10 @@ export function toMachineEvent(
     case 'error:startTask':
       return { type, error: START_ERRORS[event.startError ?? 'other'] } as EventObject;
     case 'error:stopTask':
-      return { type, error: STOP_ERRORS[event.stopError ?? 'engine-down'] } as EventObject;
+      return {
+        type,
+        error: event.stopError === 'nothing' ? undefined : STOP_ERRORS[event.stopError ?? 'engine-down'],
+      } as EventObject;
     case 'recover':
       return { type, mode: event.mode ?? 'running' } as EventObject;
     case 'error:recoverTask':

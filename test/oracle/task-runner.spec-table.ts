@@ -52,6 +52,8 @@ export const START_ERRORS = {
   unrecoverable: { code: 'TASKPULSE_RECOVERABLE', recoverable: false, message: 'bad config' },
   'recoverable-unflagged': { code: 'TASKPULSE_RECOVERABLE', message: 'no flag' },
   'not-found': { code: 'TASKPULSE_TASK_NOT_FOUND', message: 'task not found: t1' },
+  /** The flag alone does not make an error recoverable: the code says it is a driver's. */
+  'flagged-other-code': { code: 'EIO', recoverable: true, message: 'flagged, not a driver code' },
   other: { message: 'boom' },
 } as const;
 export type StartError = keyof typeof START_ERRORS;
@@ -65,6 +67,8 @@ const RETRYABLE_START: ReadonlySet<StartError> = new Set(['recoverable', 'plugin
 export const STOP_ERRORS = {
   'not-found': { code: 'TASKPULSE_TASK_NOT_FOUND', message: 'task not found: t1' },
   'engine-down': { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' },
+  /** A stop that rejects with nothing at all (`Promise.reject()`): a failed stop like any other. */
+  nothing: { code: undefined, message: 'undefined' },
 } as const;
 export type StopError = keyof typeof STOP_ERRORS;
 

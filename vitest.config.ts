@@ -22,7 +22,7 @@ const realProcesses = [
 const prometheus = ['test/prometheus/**/*.test.ts'];
 /** Real Docker Engine faults: `npm run test:docker-faults` (root, the engine of docker-engine.sh). */
 const realEngine = ['test/**/*.real.test.ts'];
-/** Needs Debian's `chromium` (driven by playwright-core): `npm run test:browser`, not `npm test`. */
+/** Needs Debian's `chromium` and `firefox-esr` (playwright-core, puppeteer-core): `npm run test:browser`, not `npm test`. */
 const browser = ['test/browser/**/*.test.ts'];
 /** Real-process runs too long for `npm test` (10,000 tasks): `npm run test:scale`, in .ci/run. */
 const scale = ['test/scale/**/*.test.ts'];

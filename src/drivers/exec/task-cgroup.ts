@@ -1,5 +1,6 @@
 /** Creates a task's cgroup for whichever layout was detected; removes the parent once it is empty. */
 import { existsSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createCgroupV1 } from './cgroup-v1.js';
 import { createCgroupV2 } from './cgroup-v2.js';
 import {
@@ -40,6 +41,9 @@ export function createCgroupManager(layout: CgroupLayout, parent: string): Cgrou
     },
     create(taskId) {
       const name = cgroupName(taskId);
+      // An empty cgroup of this task's name is what an agent killed mid-start left (one agent per
+      // data dir, so no other run owns it): removed, or the mkdir below would fail. A busy one stays.
+      removeEmpty(parentDirs(layout, parent).map((dir) => join(dir, name)));
       for (let attempt = 1; ; attempt++) {
         const ready = prepareCgroups(layout, parent);
         if (ready.version === 'none') throw new Error(ready.reason);

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
@@ -31,8 +32,20 @@ const scale = ['test/scale/**/*.test.ts'];
  * Agents the tests start without a data dir of their own save their state here, not in the user's
  * default one (shared by every checkout on the machine, and locked by whichever agent runs).
  */
-const stateDir = mkdtempSync(join(tmpdir(), 'taskpulse-test-state-'));
-process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
+const stateRoot = join(
+  tmpdir(),
+  `taskpulse-test-state-${createHash('sha256')
+    .update(import.meta.dirname)
+    .digest('hex')
+    .slice(0, 8)}`,
+);
+// One dir per checkout, emptied when a run begins (a worker's exit handlers do not run reliably, so
+// nothing accumulates across runs); sticky and world-writable for the agents tests run as nobody.
+rmSync(stateRoot, { recursive: true, force: true });
+mkdirSync(join(stateRoot, 'cli'), { recursive: true });
+chmodSync(stateRoot, 0o1777);
+chmodSync(join(stateRoot, 'cli'), 0o1777);
+const stateDir = join(stateRoot, 'default');
 
 export default defineConfig({
   test: {

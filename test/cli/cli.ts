@@ -1,9 +1,9 @@
 /** Spawns the real `taskpulse` CLI (bin/taskpulse.js) as a child process, for end-to-end tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_CGROUP_PARENT } from '../support/cli-cgroups.js';
 
@@ -12,15 +12,13 @@ const BIN = join(ROOT, 'bin', 'taskpulse.js');
 
 /**
  * Each CLI process gets a data dir of its own (the agent's default one is shared by every agent of
- * the user, and a second agent on it refuses to start), all under one root removed when the tests end.
+ * the user, and a second agent on it refuses to start), under the run's state root (vitest.config.ts),
+ * which the next run empties.
  */
-const STATE_ROOT = mkdtempSync(join(tmpdir(), 'taskpulse-cli-state-'));
-// Sticky and world-writable, as /tmp: agents the tests run as nobody make their data dirs here too.
-chmodSync(STATE_ROOT, 0o1777);
-process.on('exit', () => rmSync(STATE_ROOT, { recursive: true, force: true }));
+const STATE_ROOT = join(dirname(process.env.TASKPULSE_DATA_DIR ?? join(tmpdir(), 'x', 'default')), 'cli');
 let stateDirs = 0;
 /** A fresh data dir for one agent (or several in turn, when a test gives it to each). */
-export const freshDataDir = () => join(STATE_ROOT, String(++stateDirs));
+export const freshDataDir = () => join(STATE_ROOT, `${process.pid}-${++stateDirs}`);
 
 export interface CliProcess {
   child: ChildProcess;

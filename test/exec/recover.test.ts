@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ExecDriverState, TaskHandle } from '../../src/drivers/contract.js';
 import { RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.js';
@@ -116,6 +117,18 @@ describe.each([
     const task = tree();
     const handle = await first.start(task);
     const state = handle.driverState as unknown as ExecDriverState;
+    // The task's process must already be in its cgroup, as a task that ran for a while is: it joins
+    // it as it starts, and an empty cgroup is what a lost task leaves behind (and is removed).
+    const cgroupDirs = state.cgroup
+      ? state.cgroup.version === 'v2'
+        ? [state.cgroup.dir]
+        : Object.values(state.cgroup.dirs)
+      : [];
+    await waitFor('the task in its cgroup', () =>
+      cgroupDirs.every((dir) =>
+        readFileSync(join(dir, 'cgroup.procs'), 'latin1').split('\n').includes(String(handle.pid)),
+      ),
+    );
     const reused = { ...handle, driverState: { ...state, startTime: state.startTime - 1 } };
     const recovering = second.recoverTask!(task, reused);
     await expect(recovering).rejects.toBeInstanceOf(TaskNotFoundError);

@@ -40,17 +40,21 @@ describe('stats hook placeholders', () => {
 
 describe('task runner placeholders', () => {
   const hang = fromPromise(() => new Promise<never>(() => {}));
-  const runWith = async (actors: Record<string, unknown>, send: string[]) => {
+  const runWith = async (
+    actors: Record<string, unknown>,
+    send: (string | { type: string; mode: string })[],
+    recovered?: { restarts: number; restartWindow: undefined; driverId?: string },
+  ) => {
     const events: { type: string; message: string }[] = [];
-    const logs: { level: string; error?: string }[] = [];
+    const logs: { level: string; error?: string; driverId?: string }[] = [];
     const machine = taskRunnerMachine.provide({
       actors: actors as never,
       actions: { taskEvent: (_, p) => events.push(p), log: (_, p) => logs.push(p) },
     });
-    const actor = createActor(machine, { input: { taskId: 't1' } });
+    const actor = createActor(machine, { input: { taskId: 't1', recovered } });
     actor.subscribe({ error: () => {} });
     actor.start();
-    for (const type of send) actor.send({ type } as never);
+    for (const event of send) actor.send((typeof event === 'string' ? { type: event } : event) as never);
     await settle();
     await settle();
     actor.stop();
@@ -81,6 +85,45 @@ describe('task runner placeholders', () => {
     ]);
     expect(events.find((e) => e.type === 'Terminated')?.message).toBe(
       'Wait failed: waitTask is provided by src/task-runner',
+    );
+  });
+
+  it('recoverTask: the recovery fails, naming the effect, with the saved driver id in the warn line', async () => {
+    const recover = { type: 'recover', mode: 'running' };
+    const { events, logs } = await runWith({ destroyTask: hang }, [recover], {
+      restarts: 0,
+      restartWindow: undefined,
+      driverId: 'exec',
+    });
+    expect(events.find((e) => e.type === 'Driver Failure')?.message).toBe(
+      'Task could not be recovered: recoverTask is provided by src/task-runner',
+    );
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        error: 'recoverTask is provided by src/task-runner',
+        driverId: 'exec',
+      }),
+    );
+  });
+
+  it('a recovered task says so, naming the saved driver id when there is one', async () => {
+    const recovered = fromPromise(async () => {});
+    const recover = { type: 'recover', mode: 'running' };
+    const withId = await runWith({ recoverTask: recovered, waitTask: hang }, [recover], {
+      restarts: 0,
+      restartWindow: undefined,
+      driverId: 'exec',
+    });
+    expect(withId.events.find((e) => e.type === 'Recovered')?.message).toBe(
+      'Task recovered after the agent restarted (exec)',
+    );
+    const withoutId = await runWith({ recoverTask: recovered, waitTask: hang }, [recover], {
+      restarts: 0,
+      restartWindow: undefined,
+    });
+    expect(withoutId.events.find((e) => e.type === 'Recovered')?.message).toBe(
+      'Task recovered after the agent restarted',
     );
   });
 });

@@ -4,13 +4,14 @@
  * as null). A driver's `config` travels as a google.protobuf.Struct.
  */
 import type { ExitResult, TaskHandle, TaskLogPolicy, TaskSpec } from '../drivers/contract.js';
-import type {
-  CpuMeasurement,
-  CpuStats,
-  MemoryMeasurement,
-  MemoryStats,
-  ResourceUsage,
-  TaskResourceUsage,
+import {
+  CPU_TIME_FIELDS,
+  type CpuMeasurement,
+  type CpuStats,
+  type MemoryMeasurement,
+  type MemoryStats,
+  type ResourceUsage,
+  type TaskResourceUsage,
 } from '../drivers/usage.js';
 
 type Message = Record<string, unknown>;
@@ -165,8 +166,19 @@ function cpuFromProto(message: Message): CpuStats {
     totalTicks: message.totalTicks as number,
     throttledPeriods: message.throttledPeriods as number,
     throttledTime: message.throttledTime as number,
+    ...cumulativeTimesFromProto(message),
     measured: message.measured as CpuMeasurement[],
   };
+}
+
+/** The cumulative CPU times go as plain fields: they are the sample's exactly when `measured` names them. */
+function cumulativeTimesFromProto(message: Message): Pick<CpuStats, 'totalTime' | 'userTime' | 'systemTime'> {
+  const measured = message.measured as string[];
+  const times: Pick<CpuStats, 'totalTime' | 'userTime' | 'systemTime'> = {};
+  for (const [field, name] of CPU_TIME_FIELDS) {
+    if (measured.includes(name)) times[field] = message[field] as number;
+  }
+  return times;
 }
 
 function resourceUsageFromProto(message: Message | null): ResourceUsage {

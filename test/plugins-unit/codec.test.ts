@@ -100,6 +100,35 @@ describe('protocol codec', () => {
     expect(failed.error?.message).toBe('lost');
   });
 
+  it('TaskResourceUsage: the cumulative CPU times cross when measured, and stay absent when not', () => {
+    const cpu = {
+      systemMode: 0,
+      userMode: 0,
+      percent: 0,
+      totalTicks: 0,
+      throttledPeriods: 0,
+      throttledTime: 0,
+      totalTime: 1_500_000_000,
+      userTime: 1_200_000_000,
+      systemTime: 300_000_000,
+      measured: ['Total Time', 'User Time', 'System Time'] as const,
+    };
+    const sample: TaskResourceUsage = {
+      timestamp: 5,
+      resourceUsage: { cpu: { ...cpu, measured: [...cpu.measured] } },
+    };
+    const crossed = usageFromProto(
+      viaResponse('TaskStats', { stats: usageToProto(sample) }).stats as Record<string, unknown>,
+    );
+    expect(crossed).toEqual(sample);
+    const { totalTime: _t, userTime: _u, systemTime: _s, ...untimed } = cpu;
+    const without: TaskResourceUsage = { timestamp: 6, resourceUsage: { cpu: { ...untimed, measured: [] } } };
+    const decoded = usageFromProto(
+      viaResponse('TaskStats', { stats: usageToProto(without) }).stats as Record<string, unknown>,
+    );
+    expect(Object.keys(decoded.resourceUsage.cpu!)).not.toContain('totalTime');
+  });
+
   it('TaskResourceUsage: totals, measured lists in order, per-pid figures, a missing cpu section', () => {
     const sample: TaskResourceUsage = {
       timestamp: 1_796_000_000_456,

@@ -63,11 +63,18 @@ const savedAllocation = z.object({
   tasks: z.array(savedTask),
 });
 
+/**
+ * A plugin's `PluginReattachConfig` (src/plugins/plugin-driver.ts), every field of it: `startTime`
+ * is what tells the plugin from a later process that got its pid, so dropping it (zod strips keys
+ * it does not name) would make a reused pid look like the plugin.
+ */
 const reattach = z.object({
   protocol: z.literal('grpc'),
   protocolVersion: z.number().int(),
   address: z.string(),
   pid: z.number().int().positive(),
+  /** Clock ticks after boot (/proc/<pid>/stat field 22). */
+  startTime: z.number().int().nonnegative().optional(),
 });
 
 const agentState = z.object({
@@ -80,6 +87,7 @@ const agentState = z.object({
 });
 
 export type SavedTask = z.infer<typeof savedTask>;
+export type SavedPlugin = z.infer<typeof reattach>;
 export type SavedAllocation = z.infer<typeof savedAllocation>;
 export type AgentState = z.infer<typeof agentState>;
 

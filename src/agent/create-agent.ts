@@ -9,6 +9,7 @@
  * plugins, and every task by its driver handle, without starting a second copy.
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
 import type { RestartPolicy } from '../../machines/restart-policy.js';
 import type { TaskRunnerOutput } from '../../machines/task-runner.machine.js';
@@ -25,11 +26,17 @@ import { createHttpApi, type HttpApi, type HttpLimits, type Route } from './http
 import { logRoutes } from './http-logs.js';
 import type { Job, JobGroup, JobTask } from './job-schema.js';
 import { createMetricsSink, type MetricLabels, type MetricsSink } from './metrics.js';
-import { collectPlugins, driverKeyOf } from './plugin-drivers.js';
+import { attachedTo, collectPlugins, driverKeyOf, releasePlugins } from './plugin-drivers.js';
 import { type DataDirLock, lockDataDir } from './state/data-dir-lock.js';
 import { StateError } from './state/errors.js';
 import { planRecovery, type RecoveryPlan } from './state/recovery-plan.js';
-import { type AgentState, readState, type SavedTask, STATE_VERSION } from './state/state-file.js';
+import {
+  type AgentState,
+  PLUGIN_LOG_DIR,
+  readState,
+  type SavedTask,
+  STATE_VERSION,
+} from './state/state-file.js';
 import { createStateWriter, type StateWriter } from './state/state-writer.js';
 import { createLiveState, type LiveState } from './ui/live-state.js';
 import { uiRoutes } from './ui/ui-routes.js';
@@ -312,8 +319,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
     if (reason === 'stopped' && stopMode === 'detach') await writer?.flush();
     else await writer?.clear();
     await lock?.release();
-    // The agent's plugins go after their tasks (detached tasks live on in their own sessions).
-    await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
+    await releaseOwnedPlugins(reason === 'stopped' && stopMode === 'detach');
     live?.close();
     root?.stop();
     metrics.close();
@@ -321,6 +327,15 @@ export function createAgent(options: CreateAgentOptions): Agent {
     logger.info({ reason, failed: result.failed }, 'agent stopped');
     resolveDone(result);
   };
+
+  /**
+   * The agent's plugins go after their tasks: detached with them (plugin and tasks run on for the
+   * next agent, whose state names them), else stopped. Before this agent took the saved state over
+   * (a stop or a failure while it started), a plugin it attached to is left as it was found: its
+   * tasks are the ones that state names.
+   */
+  const releaseOwnedPlugins = (detach: boolean) =>
+    releasePlugins(ownedPlugins.splice(0), (driver) => detach || (!writer && attachedTo(driver)));
 
   let root: AnyActorRef | undefined;
   let drivers: Map<string, TaskDriver> | undefined;
@@ -454,20 +469,30 @@ export function createAgent(options: CreateAgentOptions): Agent {
       // hooks. Otherwise runners share small systems (see src/runtime/actor-system.ts).
       root = options.inspect ? createSupervisorRoot({ id: 'agent', inspect: options.inspect }) : undefined;
       const needed = plans.flatMap((plan) => plan.driverNames);
+      // The exec tasks of an agent that ran exec out of process are that plugin's children: they
+      // are taken up through it (attached to, or relaunched), whatever this agent was told.
+      const execOutOfProcess = options.execOutOfProcess || saved?.plugins.exec !== undefined;
+      if (execOutOfProcess && !options.execOutOfProcess) {
+        logger.info({}, 'the last agent ran the exec driver out of process: so does this one');
+      }
       drivers = await resolveDrivers(needed, options.drivers ?? {}, {
         logger,
         ...(options.execLogDir ? { execLogDir: options.execLogDir } : {}),
         ...(options.execCgroupParent ? { execCgroupParent: options.execCgroupParent } : {}),
         ...(options.dockerSocketPath ? { dockerSocketPath: options.dockerSocketPath } : {}),
         plugins,
-        ...(options.execOutOfProcess ? { execOutOfProcess: true } : {}),
+        ...(execOutOfProcess ? { execOutOfProcess: true } : {}),
         ...(root ? { parent: root } : {}),
         owned: ownedPlugins,
+        // With a data dir the next agent attaches to them; without one nobody could, so they exit
+        // with the agent.
+        ...(dataDir ? { outliveHost: true, pluginLogDir: join(dataDir, PLUGIN_LOG_DIR) } : {}),
+        ...(saved ? { reattach: saved.plugins } : {}),
       });
       // Stopped (a signal) while the drivers were resolved: start nothing, or the tasks would outlive it;
-      // `finish` ran before the plugins were known, so they are stopped here.
+      // `finish` ran before the plugins were known, so they are let go here.
       if (stopping) {
-        await Promise.all(ownedPlugins.splice(0).map((driver) => driver.stop()));
+        await releaseOwnedPlugins(stopMode === 'detach');
         await lock?.release();
         return;
       }

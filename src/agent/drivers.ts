@@ -4,9 +4,15 @@
  */
 import type { TaskDriver } from '../drivers/contract.js';
 import { createMockDriver } from '../drivers/mock.js';
-import type { PluginDriver } from '../plugins/plugin-driver.js';
+import type { PluginDriver, PluginReattachConfig } from '../plugins/plugin-driver.js';
 import type { Logger } from '../runtime/logger.js';
-import { execPluginConfig, type PluginConfig, startPlugin } from './plugin-drivers.js';
+import {
+  attachedTo,
+  execPluginConfig,
+  type PluginConfig,
+  releasePlugins,
+  startPlugin,
+} from './plugin-drivers.js';
 
 export const DRIVER_NAMES = ['exec', 'docker', 'mock'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
@@ -30,6 +36,15 @@ export interface ResolveDriversOptions extends BuiltInDriverOptions {
   parent?: import('xstate').AnyActorRef;
   /** Receives every plugin driver started here: the caller stops them when it is done. */
   owned?: PluginDriver[];
+  /**
+   * Launch plugins to outlive the agent (an agent with a data dir: the next one attaches to them).
+   * Without it a plugin exits with the agent, as nothing would ever attach to it again.
+   */
+  outliveHost?: boolean;
+  /** The plugins a previous agent saved, by driver key (`exec`, `plugin:<name>`): attached to first. */
+  reattach?: Readonly<Record<string, PluginReattachConfig>>;
+  /** Where the plugins' stderr logs go (`<data dir>/plugins`: the next agent relays the same file). */
+  pluginLogDir?: string;
 }
 
 /** Creates a built-in driver. */
@@ -62,7 +77,8 @@ export async function createBuiltInDriver(
 
 /**
  * Resolves the drivers a set of names needs: given ones first, then `plugin:<name>` plugins, then
- * built-ins. If one fails to start, the plugins already started are stopped before the error.
+ * built-ins. If one fails to start, the plugins already started are stopped before the error (but
+ * one attached to, which is left as it was found).
  */
 export async function resolveDrivers(
   needed: Iterable<string>,
@@ -71,22 +87,29 @@ export async function resolveDrivers(
 ): Promise<Map<string, TaskDriver>> {
   const drivers = new Map<string, TaskDriver>();
   const owned: PluginDriver[] = [];
-  const plugin = async (name: string, config: PluginConfig) => {
+  const plugin = async (key: string, name: string, config: PluginConfig) => {
+    const reattach = options.reattach?.[key];
     const driver = await startPlugin(name, config, {
       logger: options.logger,
       ...(options.parent ? { parent: options.parent } : {}),
+      ...(options.outliveHost ? { outliveHost: true } : {}),
+      ...(reattach ? { reattach } : {}),
+      ...(options.pluginLogDir ? { logDir: options.pluginLogDir } : {}),
     });
     owned.push(driver);
     return driver;
   };
   try {
     for (const name of new Set(needed)) {
-      let driver: TaskDriver | undefined = given[name];
+      // Out of process, exec is the plugin even where an exec driver is given (the CLI gives its
+      // own, to kill the tasks on a forced exit: the plugin's are not in this process).
+      let driver: TaskDriver | undefined =
+        name === 'exec' && options.execOutOfProcess ? undefined : given[name];
       if (!driver && name.startsWith('plugin:')) {
         const config = options.plugins?.get(name.slice('plugin:'.length));
-        if (config) driver = await plugin(name.slice('plugin:'.length), config);
+        if (config) driver = await plugin(name, name.slice('plugin:'.length), config);
       } else if (!driver && name === 'exec' && options.execOutOfProcess) {
-        driver = await plugin('exec', execPluginConfig(options));
+        driver = await plugin(name, 'exec', execPluginConfig(options));
       } else if (!driver && (DRIVER_NAMES as readonly string[]).includes(name)) {
         driver = await createBuiltInDriver(name as DriverName, options);
       }
@@ -94,7 +117,8 @@ export async function resolveDrivers(
       drivers.set(name, driver);
     }
   } catch (error) {
-    await Promise.all(owned.map((driver) => driver.stop()));
+    // Nothing was taken up: a plugin an earlier agent launched keeps the tasks its state names.
+    await releasePlugins(owned, attachedTo);
     throw error;
   }
   options.owned?.push(...owned);

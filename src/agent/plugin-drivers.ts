@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { PluginReattachConfig } from '../plugins/plugin-driver.js';
+import type { PluginDriver, PluginReattachConfig } from '../plugins/plugin-driver.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Job, JobTask } from './job-schema.js';
 
@@ -68,6 +68,8 @@ export async function startPlugin(
     outliveHost?: boolean;
     /** Attach to the plugin a previous agent saved, if it still serves. */
     reattach?: PluginReattachConfig;
+    /** Where the plugin's stderr log goes (default: the plugin driver's). */
+    logDir?: string;
   },
 ) {
   const { createPluginDriver } = await import('../plugins/plugin-driver.js');
@@ -80,5 +82,21 @@ export async function startPlugin(
     ...(options.parent ? { parent: options.parent } : {}),
     ...(options.outliveHost ? { outliveHost: true } : {}),
     ...(options.reattach ? { reattach: options.reattach } : {}),
+    ...(options.logDir ? { logDir: options.logDir } : {}),
   });
+}
+
+/** Whether this driver's plugin was launched by an earlier agent (attached to, not launched). */
+export const attachedTo = (driver: PluginDriver): boolean => driver.actor.getSnapshot().context.attached;
+
+/**
+ * Lets the agent's plugins go once their tasks are stopped or detached: those `keep` picks are
+ * detached (they and their tasks run on, for the next agent on the data dir), the rest stopped
+ * (Shutdown: a plugin ends its tasks with it).
+ */
+export async function releasePlugins(
+  drivers: readonly PluginDriver[],
+  keep: (driver: PluginDriver) => boolean,
+): Promise<void> {
+  await Promise.all(drivers.map((driver) => (keep(driver) ? driver.detach() : driver.stop())));
 }

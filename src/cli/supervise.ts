@@ -48,10 +48,12 @@ export interface SuperviseSummary extends AgentSummary {
 /** How long a forced exit waits for the exec driver to remove the tasks' cgroups. */
 const FORCED_CLEANUP_MS = 1500;
 
-const needsExec = (options: SuperviseOptions) =>
+const hasExecTasks = (options: SuperviseOptions) =>
   options.agent.jobs.some((job) =>
     job.groups.some((group) => group.tasks.some((task) => task.driver === 'exec')),
   );
+/** An exec driver in this process (out of process, `--exec-plugin`, the tasks are the plugin's). */
+const needsExec = (options: SuperviseOptions) => !options.agent.execOutOfProcess && hasExecTasks(options);
 
 /**
  * The exec driver, created here rather than inside the agent when a job needs it: a forced exit
@@ -71,7 +73,7 @@ async function execDriverFor(options: SuperviseOptions): Promise<ExecDriver | un
 /** `--exec-log-dir` (or the default one, when exec tasks will write there): made and writable. */
 async function checkExecLogDir(options: SuperviseOptions): Promise<void> {
   const given = options.agent.execLogDir;
-  if (given === undefined && !needsExec(options)) return;
+  if (given === undefined && !hasExecTasks(options)) return;
   try {
     await ensureWritableDirectory(given ?? DEFAULT_EXEC_LOG_DIR);
   } catch (error) {

@@ -1,16 +1,19 @@
 /**
  * Issue 13 end to end: the real CLI agent on a data dir, SIGKILLed, and a second agent on the same
  * dir that takes up its tasks. Docker tasks against the recorded engine (the fake replays it; it
- * runs in this process, so its containers outlive the agent as a real engine's do), and mock tasks
- * of a plugin that died with the agent (relaunched, its tasks re-attached). A final SIGTERM leaves
- * no container, plugin, state or lock behind.
+ * runs in this process, so its containers outlive the agent as a real engine's do); plugins, which
+ * outlive the agent (a job file's, and exec run out of process with `--exec-plugin`: Nomad's
+ * executor) and are attached to again, or relaunched when they died with it. A final SIGTERM leaves
+ * no container, plugin, task, cgroup, state or lock behind.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { processIdentity } from '../../src/drivers/exec/recover.js';
 import { type FakeDockerEngine, startFakeDockerEngine } from '../support/fake-docker-engine.js';
-import { cgroupDirsOf } from '../support/leftovers.js';
+import { cgroupDirsOf, processesWith } from '../support/leftovers.js';
 import {
   type CliProcess,
   freshDataDir,
@@ -25,6 +28,8 @@ import {
 const INTERVAL_MS = 200;
 
 const clis: CliProcess[] = [];
+/** Processes a test saw (plugins, tasks) that outlive their agent: killed after it if a failure left them. */
+const outliving: { pid: number; startTime: number }[] = [];
 afterEach(async () => {
   for (const cli of clis.splice(0)) {
     if (cli.child.exitCode !== null || cli.child.signalCode !== null) continue;
@@ -33,7 +38,16 @@ afterEach(async () => {
     await cli.exited;
     clearTimeout(timer);
   }
+  for (const { pid, startTime } of outliving.splice(0)) {
+    if (processIdentity(pid)?.startTime === startTime) process.kill(pid, 'SIGKILL');
+  }
 });
+/** Marks `pid` to be killed after the test if it is still that process then. */
+function outlives(pid: number): number {
+  const startTime = processIdentity(pid)?.startTime;
+  if (startTime !== undefined) outliving.push({ pid, startTime });
+  return pid;
+}
 
 const agent = (dataDir: string, job: string, extra: string[] = []) => {
   const cli = startCli([
@@ -66,10 +80,38 @@ interface SavedState {
     id: string;
     tasks: { name: string; state: string; restarts: number; handle?: { driverId?: string; pid?: number } }[];
   }[];
-  plugins: Record<string, { pid: number; address: string }>;
+  plugins: Record<string, { pid: number; address: string; startTime?: number }>;
 }
 const readSaved = (dataDir: string) =>
   JSON.parse(readFileSync(join(dataDir, 'state.json'), 'utf8')) as SavedState;
+/** The saved state once `ready` says it is what the test waits for. */
+const savedWhen = (dataDir: string, what: string, ready: (state: SavedState) => boolean) =>
+  waitFor(
+    what,
+    () => {
+      const state = existsSync(join(dataDir, 'state.json')) ? readSaved(dataDir) : undefined;
+      return state && ready(state) ? state : undefined;
+    },
+    20_000,
+  );
+const pidOf = (state: SavedState, name: string) =>
+  state.allocations[0]?.tasks.find((task) => task.name === name)?.handle?.pid;
+/** Every task saved running with a pid. */
+const allRunning = (count: number) => (state: SavedState) => {
+  const tasks = state.allocations[0]?.tasks ?? [];
+  return tasks.length === count && tasks.every((task) => task.state === 'running' && task.handle?.pid);
+};
+/** Stderr log lines of a CLI with this message. */
+const logged = (cli: CliProcess, msg: string) => jsonLines(cli.stderr()).filter((line) => line.msg === msg);
+const parentOf = (pid: number) =>
+  Number(/\) \S+ (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, 'latin1'))?.[1]);
+
+/** Milliseconds from a task's `Recovered` event to its first sample, from one agent's output. */
+function recoveredToFirstSample(cli: CliProcess, task: string): number {
+  const recovered = events(cli, task).find((line) => line.event === 'Recovered');
+  const first = samples(cli, task)[0];
+  return Date.parse(String(first?.time)) - Date.parse(String(recovered?.time));
+}
 
 async function crash(cli: CliProcess) {
   cli.child.kill('SIGKILL');
@@ -242,8 +284,6 @@ ${['keep', 'lose']
       20_000,
     );
     const allocId = saved.allocations[0]!.id;
-    const pidOf = (state: SavedState, name: string) =>
-      state.allocations[0]?.tasks.find((task) => task.name === name)?.handle?.pid;
     const keepPid = pidOf(saved, 'keep')!;
     const losePid = pidOf(saved, 'lose')!;
 
@@ -286,7 +326,7 @@ ${['keep', 'lose']
     expect(cgroupDirsOf([allocId]), 'no task cgroup left').toEqual([]);
   });
 
-  it('a plugin that died with the agent is relaunched and its tasks re-attached; stats within two intervals', {
+  it("a job file's plugin outlives a kill -9 of the agent and is attached to; one killed with the agent is relaunched; its task re-attached both times, stats within two intervals", {
     timeout: 60_000,
   }, async () => {
     const dataDir = freshDataDir();
@@ -313,40 +353,54 @@ groups:
       () => (samples(one, 't').length > 0 ? true : undefined),
       20_000,
     );
-    const before = await waitFor('the plugin and the task saved', () => {
-      const state = existsSync(join(dataDir, 'state.json')) ? readSaved(dataDir) : undefined;
-      return state?.plugins['plugin:m'] && state.allocations[0]?.tasks[0]?.state === 'running'
-        ? state
-        : undefined;
-    });
-    const firstPlugin = before.plugins['plugin:m']!.pid;
-    expect(pidAlive(firstPlugin)).toBe(true);
+    const before = await savedWhen(
+      dataDir,
+      'the plugin and the task saved',
+      (state) =>
+        state.plugins['plugin:m'] !== undefined && state.allocations[0]?.tasks[0]?.state === 'running',
+    );
+    const firstPlugin = outlives(before.plugins['plugin:m']!.pid);
+    expect(before.plugins['plugin:m']!.startTime).toBe(processIdentity(firstPlugin)?.startTime);
 
     await crash(one);
-    // The plugin goes with its host (its stdin closed): the next agent must launch one again.
-    await waitFor('the plugin gone with its agent', () => (pidAlive(firstPlugin) ? undefined : true));
+    expect(running(firstPlugin), 'the plugin outlives its agent').toBe(true);
 
+    // The next agent attaches to it: the same process, nothing launched, the task re-attached.
     const two = agent(dataDir, job);
     await waitFor(
       'a sample after the recovery',
       () => (samples(two, 't').length > 0 ? true : undefined),
       20_000,
     );
-    const ofTask = events(two, 't');
-    expect(ofTask.map((line) => line.event)).toEqual(['Received', 'Recovered']);
-    const recoveredAt = Date.parse(String(ofTask[1]!.time));
-    const firstSample = Date.parse(String(samples(two, 't')[0]!.time));
-    expect(firstSample - recoveredAt, 'stats resume within two intervals').toBeLessThanOrEqual(
+    expect(events(two, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    expect(recoveredToFirstSample(two, 't'), 'stats resume within two intervals').toBeLessThanOrEqual(
+      2 * INTERVAL_MS,
+    );
+    expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([firstPlugin]);
+    expect(logged(two, 'plugin serving'), 'no plugin launched').toEqual([]);
+
+    // Killed together with its agent: the next one launches it again and re-attaches the task.
+    await crash(two);
+    process.kill(firstPlugin, 'SIGKILL');
+    await waitFor('the plugin gone', () => (running(firstPlugin) ? undefined : true));
+    const three = agent(dataDir, job);
+    await waitFor(
+      'a sample after the relaunch',
+      () => (samples(three, 't').length > 0 ? true : undefined),
+      20_000,
+    );
+    expect(events(three, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    expect(recoveredToFirstSample(three, 't'), 'stats resume within two intervals').toBeLessThanOrEqual(
       2 * INTERVAL_MS,
     );
     const after = await waitFor('the new plugin saved', () => {
       const pid = readSaved(dataDir).plugins['plugin:m']?.pid;
-      return pid && pid !== firstPlugin ? pid : undefined;
+      return pid && pid !== firstPlugin ? outlives(pid) : undefined;
     });
-    expect(pidAlive(after)).toBe(true);
+    expect(running(after)).toBe(true);
 
-    await stopCleanly(two, dataDir);
-    await waitFor('the new plugin gone', () => (pidAlive(after) ? undefined : true));
+    await stopCleanly(three, dataDir);
+    await waitFor('the new plugin gone', () => (running(after) ? undefined : true));
   });
 
   it('a second agent on the same data dir refuses to start, naming the first; exit 2', {
@@ -387,5 +441,210 @@ groups:
     expect(await two.exited).toBe(2);
     expect(two.stderr()).toContain(`the agent state ${join(dataDir, 'state.json')} is corrupt`);
     expect(events(two)).toEqual([] as Line[]);
+  });
+});
+
+/**
+ * Exec out of process (`--exec-plugin`, Nomad's executor): the tasks are the plugin's children, and
+ * the plugin outlives the agent, keeping their exit statuses for the next one.
+ */
+describe('the exec plugin outlives its agent (issue 13)', () => {
+  /** A unique `sleep` argument, so the test can tell its own task processes in /proc. */
+  const marker = (n: number) => `3600.${process.pid}${n}`;
+  const execJob = (file: string, sleep: string, names: readonly string[]) =>
+    writeJob(
+      file,
+      `
+name: ep
+type: service
+groups:
+  - name: g
+    restart: { attempts: 2, interval: 10m, delay: 100ms, mode: fail }
+    tasks:
+${names
+  .map(
+    (name) => `      - name: ${name}
+        driver: exec
+        stats_interval: ${INTERVAL_MS}ms
+        kill_timeout: 2s
+        config: { command: sleep, args: ['${sleep}'] }`,
+  )
+  .join('\n')}
+`,
+    );
+  const execPlugin = ['--exec-plugin'];
+
+  /** A final SIGTERM: the plugin, every task process and every task cgroup are gone. */
+  async function leavesNothing(
+    cli: CliProcess,
+    dataDir: string,
+    sleep: string,
+    pids: number[],
+    allocId: string,
+  ) {
+    await stopCleanly(cli, dataDir);
+    // Tasks the plugin did not start (re-parented to init) may stay zombies a moment.
+    await waitFor('no plugin, no task process left', () => (pids.some(running) ? undefined : true), 5000);
+    expect(processesWith(sleep), 'no task process').toEqual([]);
+    expect(cgroupDirsOf([allocId]), 'no task cgroup').toEqual([]);
+  }
+
+  it('kill -9 of the agent: the next one attaches to the same plugin, supervises the same pids, gets the exit code of a task killed in the gap and restarts it; SIGTERM leaves nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = freshDataDir();
+    const sleep = marker(1);
+    const job = execJob('recover-exec-plugin.yaml', sleep, ['keep', 'lose']);
+    const one = agent(dataDir, job, execPlugin);
+    const saved = await savedWhen(
+      dataDir,
+      'both tasks running, the plugin saved',
+      (state) => state.plugins.exec !== undefined && allRunning(2)(state),
+    );
+    const plugin = saved.plugins.exec!;
+    outlives(plugin.pid);
+    const keepPid = outlives(pidOf(saved, 'keep')!);
+    const losePid = outlives(pidOf(saved, 'lose')!);
+    expect(plugin.startTime, 'saved with its start time').toBe(processIdentity(plugin.pid)?.startTime);
+    expect([parentOf(keepPid), parentOf(losePid)], "the tasks are the plugin's").toEqual([
+      plugin.pid,
+      plugin.pid,
+    ]);
+    await waitFor('samples of keep', () => (samples(one, 'keep').length > 0 ? true : undefined), 20_000);
+
+    await crash(one);
+    expect([plugin.pid, keepPid, losePid].every(running), 'the plugin and its tasks outlive the agent').toBe(
+      true,
+    );
+    process.kill(losePid, 'SIGKILL');
+    // The plugin is its parent: it reaps it, and keeps the status for the next agent.
+    await waitFor('lose gone', () => (running(losePid) ? undefined : true));
+
+    const two = agent(dataDir, job, execPlugin);
+    await waitFor('lose restarted by its policy', () => hasEvent(two, 'lose', 'Started'), 20_000);
+    await waitFor('samples of keep from the second agent', () =>
+      samples(two, 'keep').length > 0 ? true : undefined,
+    );
+    expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([plugin.pid]);
+    expect(logged(two, 'plugin serving'), 'no plugin launched').toEqual([]);
+    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    expect(recoveredToFirstSample(two, 'keep'), 'stats resume within two intervals').toBeLessThanOrEqual(
+      2 * INTERVAL_MS,
+    );
+    const ofLose = events(two, 'lose');
+    expect(ofLose.map((line) => line.event).slice(0, 6)).toEqual([
+      'Received',
+      'Recovered',
+      'Terminated',
+      'Restarting',
+      'Task Setup',
+      'Started',
+    ]);
+    // Its real wait status, kept by the plugin that reaped it (in process, init would have).
+    expect(ofLose.find((line) => line.event === 'Terminated')).toMatchObject({
+      exit_code: null,
+      message: 'Exit Code: none, Signal: SIGKILL',
+    });
+    const after = await savedWhen(dataDir, 'the new run of lose saved', (state) => {
+      const pid = pidOf(state, 'lose');
+      return pid !== undefined && pid !== losePid;
+    });
+    expect(after.plugins.exec, 'the same plugin saved').toEqual(plugin);
+    expect(pidOf(after, 'keep'), 'keep is the same process').toBe(keepPid);
+    const newLose = outlives(pidOf(after, 'lose')!);
+    expect(parentOf(newLose), 'the restart runs in the same plugin').toBe(plugin.pid);
+    expect(
+      processesWith(sleep)
+        .map((found) => found.pid)
+        .sort(),
+      'no second copy',
+    ).toEqual([keepPid, newLose].sort());
+
+    await leavesNothing(two, dataDir, sleep, [plugin.pid, keepPid, newLose], saved.allocations[0]!.id);
+    expect(existsSync(plugin.address.slice('unix:'.length)), 'its socket removed').toBe(false);
+  });
+
+  it('--on-signal detach: the plugin and its tasks live on, the state is kept; the next agent attaches to them', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = freshDataDir();
+    const sleep = marker(2);
+    const job = execJob('detach-exec-plugin.yaml', sleep, ['t']);
+    const one = agent(dataDir, job, [...execPlugin, '--on-signal', 'detach']);
+    const saved = await savedWhen(
+      dataDir,
+      'the task running, the plugin saved',
+      (state) => state.plugins.exec !== undefined && allRunning(1)(state),
+    );
+    const plugin = outlives(saved.plugins.exec!.pid);
+    const task = outlives(pidOf(saved, 't')!);
+    one.child.kill('SIGTERM');
+    expect(await one.exited).toBe(0);
+    expect(logged(one, 'detached from the plugin: it runs on').map((line) => line.pid)).toEqual([plugin]);
+    expect([plugin, task].every(running), 'the plugin and its task live on').toBe(true);
+    expect(existsSync(join(dataDir, 'agent.lock')), 'the lock is released').toBe(false);
+    expect(readSaved(dataDir).allocations, 'the state is kept').toEqual(saved.allocations);
+
+    // The next agent, in the default (kill) mode, attaches to them.
+    const two = agent(dataDir, job, execPlugin);
+    await waitFor(
+      'samples from the second agent',
+      () => (samples(two, 't').length > 0 ? true : undefined),
+      20_000,
+    );
+    expect(events(two, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([plugin]);
+    expect(processesWith(sleep).map((found) => found.pid)).toEqual([task]);
+    await leavesNothing(two, dataDir, sleep, [plugin, task], saved.allocations[0]!.id);
+  });
+
+  it('a plugin killed with the agent, its pid then another process: that one is neither attached to nor killed; a new plugin re-attaches the task', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = freshDataDir();
+    const sleep = marker(3);
+    const job = execJob('relaunch-exec-plugin.yaml', sleep, ['t']);
+    const one = agent(dataDir, job, execPlugin);
+    const saved = await savedWhen(
+      dataDir,
+      'the task running, the plugin saved',
+      (state) => state.plugins.exec !== undefined && allRunning(1)(state),
+    );
+    const plugin = saved.plugins.exec!;
+    const task = outlives(pidOf(saved, 't')!);
+    await crash(one);
+    process.kill(plugin.pid, 'SIGKILL');
+    await waitFor('the plugin gone', () => (running(plugin.pid) ? undefined : true));
+    expect(running(task), 'its task lives on').toBe(true);
+    // The pid is reused by another process: the saved config names it, with the plugin's start time.
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    outlives(stranger.pid!);
+    const state = readSaved(dataDir);
+    state.plugins.exec = { ...plugin, pid: stranger.pid! };
+    writeFileSync(join(dataDir, 'state.json'), JSON.stringify(state));
+
+    const two = agent(dataDir, job, execPlugin);
+    await waitFor(
+      'samples from the second agent',
+      () => (samples(two, 't').length > 0 ? true : undefined),
+      20_000,
+    );
+    expect(events(two, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    expect(recoveredToFirstSample(two, 't'), 'stats resume within two intervals').toBeLessThanOrEqual(
+      2 * INTERVAL_MS,
+    );
+    expect(logged(two, 'attached to a running plugin')).toEqual([]);
+    const launched = logged(two, 'plugin serving').map((line) => line.pid as number);
+    expect(launched).toHaveLength(1);
+    const relaunched = outlives(launched[0]!);
+    expect(running(stranger.pid!), 'the stranger is not killed').toBe(true);
+    expect(readSaved(dataDir).plugins.exec?.pid).toBe(relaunched);
+    expect(
+      processesWith(sleep).map((found) => found.pid),
+      'the same task process',
+    ).toEqual([task]);
+    await leavesNothing(two, dataDir, sleep, [relaunched, task], saved.allocations[0]!.id);
+    expect(running(stranger.pid!)).toBe(true);
+    stranger.kill('SIGKILL');
   });
 });

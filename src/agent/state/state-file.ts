@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { StateError } from './errors.js';
 
 export const STATE_FILE = 'state.json';
+/** The plugins' stderr logs, in the data dir: an agent attaching to a plugin relays the same file. */
+export const PLUGIN_LOG_DIR = 'plugins';
 /** Bumped when the shape changes in a way older agents cannot read. */
 export const STATE_VERSION = 1;
 

@@ -67,6 +67,8 @@ const agent = (dataDir: string, job: string, extra: string[] = []) => {
 };
 
 type Line = Record<string, unknown>;
+/** A task that exited while no agent watched: re-attached, its exit reported, restarted by policy. */
+const EXITED_IN_THE_GAP = ['Received', 'Recovered', 'Terminated', 'Restarting', 'Task Setup', 'Started'];
 const lines = (cli: CliProcess) => jsonLines(cli.stdout());
 const events = (cli: CliProcess, task?: string) =>
   lines(cli).filter((line) => line.type === 'event' && (task === undefined || line.task === task));
@@ -106,11 +108,18 @@ const logged = (cli: CliProcess, msg: string) => jsonLines(cli.stderr()).filter(
 const parentOf = (pid: number) =>
   Number(/\) \S+ (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, 'latin1'))?.[1]);
 
-/** Milliseconds from a task's `Recovered` event to its first sample, from one agent's output. */
-function recoveredToFirstSample(cli: CliProcess, task: string): number {
-  const recovered = events(cli, task).find((line) => line.event === 'Recovered');
-  const first = samples(cli, task)[0];
-  return Date.parse(String(first?.time)) - Date.parse(String(recovered?.time));
+/** `task` re-attached by this agent (nothing started), its stats resumed within two intervals. */
+async function reattachedWithStats(cli: CliProcess, task: string) {
+  await waitFor(
+    `samples of ${task} after the recovery`,
+    () => (samples(cli, task).length > 0 ? true : undefined),
+    20_000,
+  );
+  const ofTask = events(cli, task);
+  expect(ofTask.map((line) => line.event).slice(0, 2)).toEqual(['Received', 'Recovered']);
+  const recoveredAt = Date.parse(String(ofTask[1]!.time));
+  const firstSample = Date.parse(String(samples(cli, task)[0]!.time));
+  expect(firstSample - recoveredAt, 'stats resume within two intervals').toBeLessThanOrEqual(2 * INTERVAL_MS);
 }
 
 async function crash(cli: CliProcess) {
@@ -218,14 +227,7 @@ ${['keep', 'lose']
     expect(fake.containers().find((c) => c.id === containerOf('keep'))?.state).toBe('running');
     // lose: its exit in the gap reported with its code (137: SIGKILL), then one restart.
     const ofLose = events(two, 'lose');
-    expect(ofLose.map((line) => line.event).slice(0, 6)).toEqual([
-      'Received',
-      'Recovered',
-      'Terminated',
-      'Restarting',
-      'Task Setup',
-      'Started',
-    ]);
+    expect(ofLose.map((line) => line.event).slice(0, 6)).toEqual(EXITED_IN_THE_GAP);
     expect(ofLose.find((line) => line.event === 'Terminated')?.exit_code).toBe(137);
     expect(fake.created, 'one new container: the restart of lose').toHaveLength(3);
     // The allocation keeps its id.
@@ -367,15 +369,8 @@ groups:
 
     // The next agent attaches to it: the same process, nothing launched, the task re-attached.
     const two = agent(dataDir, job);
-    await waitFor(
-      'a sample after the recovery',
-      () => (samples(two, 't').length > 0 ? true : undefined),
-      20_000,
-    );
-    expect(events(two, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
-    expect(recoveredToFirstSample(two, 't'), 'stats resume within two intervals').toBeLessThanOrEqual(
-      2 * INTERVAL_MS,
-    );
+    await reattachedWithStats(two, 't');
+    expect(events(two, 't')).toHaveLength(2);
     expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([firstPlugin]);
     expect(logged(two, 'plugin serving'), 'no plugin launched').toEqual([]);
 
@@ -384,15 +379,8 @@ groups:
     process.kill(firstPlugin, 'SIGKILL');
     await waitFor('the plugin gone', () => (running(firstPlugin) ? undefined : true));
     const three = agent(dataDir, job);
-    await waitFor(
-      'a sample after the relaunch',
-      () => (samples(three, 't').length > 0 ? true : undefined),
-      20_000,
-    );
-    expect(events(three, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
-    expect(recoveredToFirstSample(three, 't'), 'stats resume within two intervals').toBeLessThanOrEqual(
-      2 * INTERVAL_MS,
-    );
+    await reattachedWithStats(three, 't');
+    expect(events(three, 't')).toHaveLength(2);
     const after = await waitFor('the new plugin saved', () => {
       const pid = readSaved(dataDir).plugins['plugin:m']?.pid;
       return pid && pid !== firstPlugin ? outlives(pid) : undefined;
@@ -522,24 +510,12 @@ ${names
 
     const two = agent(dataDir, job, execPlugin);
     await waitFor('lose restarted by its policy', () => hasEvent(two, 'lose', 'Started'), 20_000);
-    await waitFor('samples of keep from the second agent', () =>
-      samples(two, 'keep').length > 0 ? true : undefined,
-    );
+    await reattachedWithStats(two, 'keep');
+    expect(events(two, 'keep')).toHaveLength(2);
     expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([plugin.pid]);
     expect(logged(two, 'plugin serving'), 'no plugin launched').toEqual([]);
-    expect(events(two, 'keep').map((line) => line.event)).toEqual(['Received', 'Recovered']);
-    expect(recoveredToFirstSample(two, 'keep'), 'stats resume within two intervals').toBeLessThanOrEqual(
-      2 * INTERVAL_MS,
-    );
     const ofLose = events(two, 'lose');
-    expect(ofLose.map((line) => line.event).slice(0, 6)).toEqual([
-      'Received',
-      'Recovered',
-      'Terminated',
-      'Restarting',
-      'Task Setup',
-      'Started',
-    ]);
+    expect(ofLose.map((line) => line.event).slice(0, 6)).toEqual(EXITED_IN_THE_GAP);
     // Its real wait status, kept by the plugin that reaped it (in process, init would have).
     expect(ofLose.find((line) => line.event === 'Terminated')).toMatchObject({
       exit_code: null,
@@ -587,12 +563,8 @@ ${names
 
     // The next agent, in the default (kill) mode, attaches to them.
     const two = agent(dataDir, job, execPlugin);
-    await waitFor(
-      'samples from the second agent',
-      () => (samples(two, 't').length > 0 ? true : undefined),
-      20_000,
-    );
-    expect(events(two, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
+    await reattachedWithStats(two, 't');
+    expect(events(two, 't')).toHaveLength(2);
     expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([plugin]);
     expect(processesWith(sleep).map((found) => found.pid)).toEqual([task]);
     await leavesNothing(two, dataDir, sleep, [plugin, task], saved.allocations[0]!.id);
@@ -624,15 +596,8 @@ ${names
     writeFileSync(join(dataDir, 'state.json'), JSON.stringify(state));
 
     const two = agent(dataDir, job, execPlugin);
-    await waitFor(
-      'samples from the second agent',
-      () => (samples(two, 't').length > 0 ? true : undefined),
-      20_000,
-    );
-    expect(events(two, 't').map((line) => line.event)).toEqual(['Received', 'Recovered']);
-    expect(recoveredToFirstSample(two, 't'), 'stats resume within two intervals').toBeLessThanOrEqual(
-      2 * INTERVAL_MS,
-    );
+    await reattachedWithStats(two, 't');
+    expect(events(two, 't')).toHaveLength(2);
     expect(logged(two, 'attached to a running plugin')).toEqual([]);
     const launched = logged(two, 'plugin serving').map((line) => line.pid as number);
     expect(launched).toHaveLength(1);

@@ -529,6 +529,10 @@ ${names
     expect(pidOf(after, 'keep'), 'keep is the same process').toBe(keepPid);
     const newLose = outlives(pidOf(after, 'lose')!);
     expect(parentOf(newLose), 'the restart runs in the same plugin').toBe(plugin.pid);
+    // A task starts as a `sh` wrapper that joins its cgroup, then execs `sleep` (spawn-task.ts).
+    await waitFor('the new run of lose in sleep', () =>
+      processesWith(sleep).some((found) => found.pid === newLose) ? true : undefined,
+    );
     expect(
       processesWith(sleep)
         .map((found) => found.pid)

@@ -1,4 +1,4 @@
-import { type AnyActorRef, createActor, fromPromise } from 'xstate';
+import { type AnyActorRef, createActor } from 'xstate';
 import type { JobType, RestartPolicy } from '../../machines/restart-policy.js';
 import {
   type HookPhase,
@@ -15,6 +15,7 @@ import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.js'
 import { isValidSample } from '../drivers/validate-sample.js';
 import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.js';
 import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.js';
+import { CALL_CANCELLED, type CallArgs, fromCall } from '../runtime/call-actor.js';
 import { createEffectsRegistry } from '../runtime/effects-registry.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import type { AnyTaskHook, TaskHookContext } from './hooks.js';
@@ -112,9 +113,9 @@ type LogParams = {
 
 /** What one runner's effects need; the shared machine finds it by the runner's actor. */
 interface RunnerEffects {
-  startTask(signal: AbortSignal): Promise<{ driverId?: string }>;
+  startTask(call: CallArgs<unknown>): Promise<{ driverId?: string }>;
   waitTask(signal: AbortSignal): Promise<TaskExit>;
-  stopTask(timeoutMs: number, signal: AbortSignal): Promise<TaskExit>;
+  stopTask(timeoutMs: number, call: CallArgs<unknown>): Promise<TaskExit>;
   destroyTask(): Promise<void>;
   recoverTask(): Promise<void>;
   runHooks(phase: HookPhase): void;
@@ -130,14 +131,15 @@ const effectsOf = runnerEffects.of;
  * Invoked actors reach their runner as `self._parent`.
  */
 const providedMachine = taskRunnerMachine.provide({
+  // `fromCall`: promise actors that make an AbortController only for the calls that use one.
   actors: {
-    startTask: fromPromise(async ({ self, signal }) => effectsOf(self._parent).startTask(signal)),
-    waitTask: fromPromise(async ({ self, signal }) => effectsOf(self._parent).waitTask(signal)),
-    stopTask: fromPromise<TaskExit, { taskId: string; timeoutMs: number }>(async ({ self, input, signal }) =>
-      effectsOf(self._parent).stopTask(input.timeoutMs, signal),
+    startTask: fromCall(async (call) => effectsOf(call.self._parent).startTask(call)),
+    waitTask: fromCall(async ({ self, signal }) => effectsOf(self._parent).waitTask(signal)),
+    stopTask: fromCall<TaskExit, { taskId: string; timeoutMs: number }>(async (call) =>
+      effectsOf(call.self._parent).stopTask(call.input.timeoutMs, call),
     ),
-    destroyTask: fromPromise(async ({ self }) => effectsOf(self._parent).destroyTask()),
-    recoverTask: fromPromise(async ({ self }) => effectsOf(self._parent).recoverTask()),
+    destroyTask: fromCall(async ({ self }) => effectsOf(self._parent).destroyTask()),
+    recoverTask: fromCall(async ({ self }) => effectsOf(self._parent).recoverTask()),
   },
   actions: {
     runHooks: ({ self }, { phase }) => effectsOf(self).runHooks(phase),
@@ -199,14 +201,14 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
   };
 
   const effects: RunnerEffects = {
-    async startTask(signal) {
+    async startTask(call) {
       handle = undefined; // the last run's, if any: gone (a saved state must not point at it)
       for (const hook of hooks) await hook.prestart?.(hookContext);
       const started = await driver.startTask(task);
       handle = started;
       // Killed while the driver was still starting it: the task came up after the runner stopped
       // supervising it. Destroy it, or a process started a moment too late would be left behind.
-      if (signal.aborted && actor.getSnapshot().context.killRequested) {
+      if (call.cancelled() && actor.getSnapshot().context.killRequested) {
         // Stryker disable next-line StringLiteral: log text
         logger.debug('task started after it was killed: destroying it');
         await driver.destroyTask(task.id, { force: true });
@@ -214,11 +216,11 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
       return started.driverId === undefined ? {} : { driverId: started.driverId };
     },
     waitTask: async (signal) => exitOf(await driver.waitTask(task.id, signal)),
-    async stopTask(timeoutMs, signal) {
+    async stopTask(timeoutMs, call) {
       await driver.stopTask(task.id, { timeoutMs, signal: options.killSignal ?? 'SIGTERM' });
       // The runner may have moved on (shutdown while killing): then no further driver call.
-      if (signal.aborted) throw signal.reason;
-      return exitOf(await driver.waitTask(task.id, signal));
+      if (call.cancelled()) throw CALL_CANCELLED;
+      return exitOf(await driver.waitTask(task.id, call.signal));
     },
     destroyTask: () => driver.destroyTask(task.id, { force: true }),
     async recoverTask() {

@@ -85,98 +85,134 @@ const providedMachine = statsHookMachine.provide({
  * call, the stream reader, the updater, pino logging with rate-limited errors and warnings).
  */
 export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
-  const { taskId, updater, random = Math.random } = options;
+  return new TaskStatsHook(options);
+}
+
+/**
+ * One hook, and the effects its actor finds (it registers itself). A class rather than an object of
+ * closures: 10,000 hooks share its methods, where an object literal with getters was a
+ * dictionary-mode object and a closure per method, per task (the scale heap profile).
+ */
+class TaskStatsHook implements StatsHook, HookEffects {
+  readonly actor: StatsHookActor;
+  readonly done: Promise<StatsHookOutput>;
+  readonly stats: DriverStats;
+  readonly updater: StatsUpdater;
+  readonly random: () => number;
+  private readonly options: CreateStatsHookOptions;
   // The child logger and the rate limiter are made at the first line that needs them: most hooks
   // never log, and both showed in the start-up profile of 10,000 tasks (docs/benchmarks.md).
-  let hookLogger: Logger | undefined;
-  const logger = () => {
-    const baseLogger = options.logger ?? silentLogger();
-    // Inside a task runner the logger is already bound to the task (and alloc); alone, bind it here.
-    hookLogger ??= baseLogger.child(
-      'task' in baseLogger.bindings() ? { hook: 'stats' } : { task: taskId, hook: 'stats' },
-    );
-    return hookLogger;
-  };
+  private hookLogger: Logger | undefined;
   // Warn lines repeat as errors do (a stream that throws every interval): the same limit, per level.
-  let limiter: ErrorRateLimiter | undefined;
+  private limiter: ErrorRateLimiter | undefined;
+  private started = false;
+  private endedBeforeStart = false;
+  private resolveDone!: (output: StatsHookOutput) => void;
 
-  const log = (params: LogParams) => {
+  constructor(options: CreateStatsHookOptions) {
+    const { taskId } = options;
+    this.options = options;
+    this.stats = options.stats;
+    this.updater = options.updater;
+    this.random = options.random ?? Math.random;
+    this.actor = createActor(providedMachine, {
+      input: {
+        taskId,
+        intervalMs: options.intervalMs,
+        backoff: options.backoff,
+        openTimeoutMs: options.openTimeoutMs,
+        stallTimeoutMs: options.stallTimeoutMs,
+      },
+      ...(options.parent ? { parent: options.parent } : { inspect: options.inspect }),
+      // Inside a runner the id must not vary per task: the hook's done event (`xstate.done.actor.<id>`)
+      // goes to the shared runner machine, and XState memoizes transition candidates per event type
+      // on its state nodes forever: a per-task id leaked ~100 bytes per task ever run (found by the soak).
+      id: options.parent ? 'stats-hook:run' : `stats-hook:${taskId}`,
+    });
+    hookEffects.register(this.actor, this);
+
+    let rejectDone!: (error: unknown) => void;
+    this.done = new Promise<StatsHookOutput>((resolve, reject) => {
+      this.resolveDone = resolve;
+      rejectDone = reject;
+    });
+    this.done.catch(() => {}); // callers that await it still see the rejection
+    this.actor.subscribe({
+      complete: () => this.resolveDone(this.actor.getSnapshot().output as StatsHookOutput),
+      error: (error) => {
+        // Stryker disable next-line StringLiteral: log text
+        this.logger().error({ error: String(error) }, 'stats hook crashed');
+        rejectDone(error);
+      },
+    });
+  }
+
+  private logger(): Logger {
+    if (!this.hookLogger) {
+      const baseLogger = this.options.logger ?? silentLogger();
+      // Inside a task runner the logger is already bound to the task (and alloc); alone, bind it here.
+      this.hookLogger = baseLogger.child(
+        'task' in baseLogger.bindings() ? { hook: 'stats' } : { task: this.options.taskId, hook: 'stats' },
+      );
+    }
+    return this.hookLogger;
+  }
+
+  log(params: LogParams): void {
     const fields: Record<string, unknown> = params.error === undefined ? {} : { error: params.error };
     if (params.level === 'error' || params.level === 'warn') {
-      limiter ??= new ErrorRateLimiter(options.errorLogWindowMs);
-      const admitted = limiter.admit(`${params.level}:${params.msg}`);
+      this.limiter ??= new ErrorRateLimiter(this.options.errorLogWindowMs);
+      const admitted = this.limiter.admit(`${params.level}:${params.msg}`);
       if (!admitted) return;
       if (admitted.suppressed > 0) fields.suppressed = admitted.suppressed;
-    } else if (!(hookLogger ?? options.logger)?.isLevelEnabled(params.level)) {
+    } else if (!(this.hookLogger ?? this.options.logger)?.isLevelEnabled(params.level)) {
       return; // a debug line nobody reads (the default logger is silent)
     }
-    logger()[params.level](fields, params.msg);
-  };
+    this.logger()[params.level](fields, params.msg);
+  }
 
-  const actor = createActor(providedMachine, {
-    input: {
-      taskId,
-      intervalMs: options.intervalMs,
-      backoff: options.backoff,
-      openTimeoutMs: options.openTimeoutMs,
-      stallTimeoutMs: options.stallTimeoutMs,
-    },
-    ...(options.parent ? { parent: options.parent } : { inspect: options.inspect }),
-    // Inside a runner the id must not vary per task: the hook's done event (`xstate.done.actor.<id>`)
-    // goes to the shared runner machine, and XState memoizes transition candidates per event type
-    // on its state nodes forever: a per-task id leaked ~100 bytes per task ever run (found by the soak).
-    id: options.parent ? 'stats-hook:run' : `stats-hook:${taskId}`,
-  });
-  hookEffects.register(actor, { stats: options.stats, updater, log, random });
-
-  let resolveDone!: (output: StatsHookOutput) => void;
-  let rejectDone!: (error: unknown) => void;
-  const done = new Promise<StatsHookOutput>((resolve, reject) => {
-    resolveDone = resolve;
-    rejectDone = reject;
-  });
-  done.catch(() => {}); // callers that await it still see the rejection
-  actor.subscribe({
-    complete: () => resolveDone(actor.getSnapshot().output as StatsHookOutput),
-    error: (error) => {
-      // Stryker disable next-line StringLiteral: log text
-      logger().error({ error: String(error) }, 'stats hook crashed');
-      rejectDone(error);
-    },
-  });
-
-  let started = false;
-  let endedBeforeStart = false;
   /** Events to a hook that is already terminal are no-ops (spec rule 11), not warnings. */
-  const send = (type: 'poststart' | 'exited' | 'shutdown') => {
-    if (actor.getSnapshot().status === 'active') actor.send({ type });
-  };
-  const endBeforeStart = (reason: 'exited' | 'shutdown') => {
-    endedBeforeStart = true;
-    resolveDone({ taskId, reason, calls: 0, samples: 0, dropped: 0, openErrors: 0, streamEnds: 0 });
-  };
+  private send(type: 'poststart' | 'exited' | 'shutdown'): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type });
+  }
 
-  return {
-    poststart() {
+  private endBeforeStart(reason: 'exited' | 'shutdown'): void {
+    this.endedBeforeStart = true;
+    this.resolveDone({
+      taskId: this.options.taskId,
+      reason,
+      calls: 0,
+      samples: 0,
+      dropped: 0,
+      openErrors: 0,
+      streamEnds: 0,
+    });
+  }
+
+  poststart(): void {
+    if (this.endedBeforeStart) {
       // Stryker disable next-line StringLiteral: log text
-      if (endedBeforeStart) return logger().debug('poststart after the hook ended: ignored');
-      if (started) return send('poststart');
-      started = true;
-      actor.start();
-    },
-    exited() {
-      if (started) send('exited');
-      else if (!endedBeforeStart) endBeforeStart('exited');
-    },
-    shutdown() {
-      if (started) send('shutdown');
-      else if (!endedBeforeStart) endBeforeStart('shutdown');
-    },
-    get state() {
-      if (endedBeforeStart) return 'terminal';
-      return started ? String(actor.getSnapshot().value) : 'idle';
-    },
-    actor,
-    done,
-  };
+      this.logger().debug('poststart after the hook ended: ignored');
+    } else if (this.started) {
+      this.send('poststart');
+    } else {
+      this.started = true;
+      this.actor.start();
+    }
+  }
+
+  exited(): void {
+    if (this.started) this.send('exited');
+    else if (!this.endedBeforeStart) this.endBeforeStart('exited');
+  }
+
+  shutdown(): void {
+    if (this.started) this.send('shutdown');
+    else if (!this.endedBeforeStart) this.endBeforeStart('shutdown');
+  }
+
+  get state(): string {
+    if (this.endedBeforeStart) return 'terminal';
+    return this.started ? String(this.actor.getSnapshot().value) : 'idle';
+  }
 }

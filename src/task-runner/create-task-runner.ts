@@ -150,105 +150,12 @@ const providedMachine = taskRunnerMachine.provide({
 
 /** Creates the runner of one task: the `taskRunnerMachine` with its driver calls and hooks provided. */
 export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
-  const { task, driver, bus } = options;
-  const ref: TaskRef = {
-    taskId: task.id,
-    name: task.name,
-    ...(task.allocId ? { allocId: task.allocId } : {}),
-  };
-  const logger = (options.logger ?? silentLogger()).child({
-    task: task.name,
-    ...(task.allocId ? { alloc_id: task.allocId } : {}),
-  });
-  const stats = statsTaskHook({ ...options.statsHook, intervalMs: options.statsIntervalMs ?? 1000 });
-  const hooks: AnyTaskHook[] = [stats, ...(options.hooks ?? [])];
-  const events: TaskEvent[] = [];
-  let latest: LatestResourceUsage | undefined;
-  let handle: TaskHandle | undefined = options.recovered?.handle;
-
-  const updater = {
-    updateStats(sample: TaskResourceUsage) {
-      latest = { sample, exited: false };
-      bus?.emit('task:stats', { ...ref, sample, metrics: publishableMetrics(sample.resourceUsage) });
-    },
-  };
-  /** The driver's final sample of the run that just ended (exact figures after the exit), if any. */
-  let finalUsage: TaskResourceUsage | undefined;
-  const markExited = () => {
-    // Published before the task is marked exited, so it is the run's last sample (rule 13).
-    if (finalUsage && isValidSample(finalUsage, latest?.sample.timestamp)) updater.updateStats(finalUsage);
-    finalUsage = undefined;
-    if (latest) latest = { sample: latest.sample, exited: true };
-    bus?.emit('task:stats-ended', ref);
-  };
-
-  const exitOf = (result: ExitResult) => {
-    finalUsage = result.usage;
-    return toTaskExit(result);
-  };
-
-  let hookContext: TaskHookContext;
-  const runHooks = (phase: HookPhase) => {
-    if (phase === 'exited') markExited();
-    for (const hook of hooks) {
-      try {
-        hook[phase]?.(hookContext);
-      } catch (error) {
-        // Stryker disable next-line StringLiteral: log text
-        logger.error({ hook: hook.name, phase, error: String(error) }, 'task hook failed');
-      }
-    }
-  };
-
-  const effects: RunnerEffects = {
-    async startTask(call) {
-      handle = undefined; // the last run's, if any: gone (a saved state must not point at it)
-      for (const hook of hooks) await hook.prestart?.(hookContext);
-      const started = await driver.startTask(task);
-      handle = started;
-      // Killed while the driver was still starting it: the task came up after the runner stopped
-      // supervising it. Destroy it, or a process started a moment too late would be left behind.
-      if (call.cancelled() && actor.getSnapshot().context.killRequested) {
-        // Stryker disable next-line StringLiteral: log text
-        logger.debug('task started after it was killed: destroying it');
-        await driver.destroyTask(task.id, { force: true });
-      }
-      return started.driverId === undefined ? {} : { driverId: started.driverId };
-    },
-    waitTask: async (signal) => exitOf(await driver.waitTask(task.id, signal)),
-    async stopTask(timeoutMs, call) {
-      await driver.stopTask(task.id, { timeoutMs, signal: options.killSignal ?? 'SIGTERM' });
-      // The runner may have moved on (shutdown while killing): then no further driver call.
-      if (call.cancelled()) throw CALL_CANCELLED;
-      return exitOf(await driver.waitTask(task.id, call.signal));
-    },
-    destroyTask: () => driver.destroyTask(task.id, { force: true }),
-    async recoverTask() {
-      if (!handle) throw new Error('no saved handle to recover the task with');
-      if (!driver.recoverTask) throw new Error(`the ${driver.name} driver cannot recover tasks`);
-      for (const hook of hooks) await hook.recover?.(hookContext);
-      await driver.recoverTask(task, handle);
-    },
-    runHooks,
-    taskEvent(params) {
-      const event: TaskEvent = { ...params, time: Date.now() };
-      events.push(event);
-      if (events.length > MAX_TASK_EVENTS) events.shift();
-      logger.debug({ event: event.type }, event.message);
-      bus?.emit('task:event', { ...ref, event });
-    },
-    log: ({ level, msg, error, driverId }) =>
-      logger[level](
-        { ...(error === undefined ? {} : { error }), ...(driverId ? { driver_id: driverId } : {}) },
-        msg,
-      ),
-  };
-
+  const core = new RunnerCore(options);
   const shared = options.parent || options.inspect ? undefined : acquireSharedRoot();
   const actor = createActor(providedMachine, {
-    id: `task-runner:${task.id}`,
+    id: `task-runner:${options.task.id}`,
     input: {
-      taskId: task.id,
+      taskId: options.task.id,
       jobType: options.jobType,
       restartPolicy: options.restartPolicy,
       killTimeoutMs: options.killTimeoutMs,
@@ -258,74 +165,236 @@ export function createTaskRunner(options: CreateTaskRunnerOptions): TaskRunner {
     },
     parent: options.parent ?? shared?.root ?? createSupervisorRoot({ inspect: options.inspect }),
   });
-  hookContext = { task, driver, logger, runner: actor, updater };
-  runnerEffects.register(actor, effects);
+  core.runner = actor;
+  runnerEffects.register(actor, core);
+  return new Runner(core, actor, shared);
+}
 
-  let lastState = '';
-  // One observer for the state changes and the end (an observer per concern doubled the work of
-  // every transition's notification).
-  const finished = new Promise<TaskRunnerOutput>((resolve, reject) => {
-    actor.subscribe({
-      next: (snapshot) => {
-        const state = stateName(snapshot.value);
-        if (state === lastState) return;
-        lastState = state;
-        // Stryker disable next-line StringLiteral: log text
-        logger.debug({ state }, 'task state changed');
-        bus?.emit('task:state', {
-          ...ref,
-          state,
-          ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
-        });
-      },
-      complete: () => resolve(actor.getSnapshot().output as TaskRunnerOutput),
-      error: (error) => {
-        // Stryker disable next-line StringLiteral: log text
-        logger.error({ error: String(error) }, 'task runner crashed');
-        reject(error);
-      },
+/**
+ * One runner's state and effects (what the shared machine finds by its actor), and the context its
+ * hooks get. Classes, not objects of closures: 10,000 runners share their methods, where object
+ * literals with getters were dictionary-mode objects and a closure per method, per task (the scale
+ * heap profile, docs/benchmarks.md).
+ */
+class RunnerCore implements RunnerEffects, TaskHookContext {
+  readonly task: TaskSpec;
+  readonly driver: TaskDriver;
+  readonly logger: Logger;
+  /** Set as soon as the actor is made (before it starts). */
+  runner!: TaskRunnerActor;
+  readonly updater: { updateStats(sample: TaskResourceUsage): void } = this;
+  readonly stats: StatsTaskHook;
+  readonly hooks: AnyTaskHook[];
+  readonly events: TaskEvent[] = [];
+  readonly ref: TaskRef;
+  readonly recovered: CreateTaskRunnerOptions['recovered'];
+  latest: LatestResourceUsage | undefined;
+  handle: TaskHandle | undefined;
+  /** The driver's final sample of the run that just ended (exact figures after the exit), if any. */
+  private finalUsage: TaskResourceUsage | undefined;
+  private readonly bus: TaskBus | undefined;
+  private readonly killSignal: NodeJS.Signals;
+
+  constructor(options: CreateTaskRunnerOptions) {
+    const { task } = options;
+    this.task = task;
+    this.driver = options.driver;
+    this.bus = options.bus;
+    this.killSignal = options.killSignal ?? 'SIGTERM';
+    this.recovered = options.recovered;
+    this.handle = options.recovered?.handle;
+    this.ref = {
+      taskId: task.id,
+      name: task.name,
+      ...(task.allocId ? { allocId: task.allocId } : {}),
+    };
+    this.logger = (options.logger ?? silentLogger()).child({
+      task: task.name,
+      ...(task.allocId ? { alloc_id: task.allocId } : {}),
     });
-  });
-  const done = finished
-    .then(async (output) => {
-      await stats.settled();
-      return output;
-    })
-    .finally(() => shared?.release());
-  done.catch(() => {});
-  actor.start();
+    this.stats = statsTaskHook({ ...options.statsHook, intervalMs: options.statsIntervalMs ?? 1000 });
+    this.hooks = [this.stats, ...(options.hooks ?? [])];
+  }
 
-  return {
-    start: () => actor.send({ type: 'start' }),
-    recover() {
-      if (!options.recovered) throw new Error('recover(): the runner was not made with `recovered`');
-      actor.send({ type: 'recover', mode: options.recovered.mode });
-    },
-    get handle() {
-      return handle;
-    },
-    kill({ deadlineMs }: { deadlineMs?: number } = {}) {
-      actor.send(deadlineMs === undefined ? { type: 'kill' } : { type: 'kill', deadlineMs });
-      return done;
-    },
-    shutdown() {
-      actor.send({ type: 'shutdown' });
-      return done;
-    },
-    restart() {
-      if (!actor.getSnapshot().can({ type: 'restart' })) return false;
-      actor.send({ type: 'restart' });
-      return true;
-    },
-    get state() {
-      return stateName(actor.getSnapshot().value);
-    },
-    latestResourceUsage: () => latest,
-    events,
-    statsHook: stats,
-    actor,
-    done,
-  };
+  updateStats(sample: TaskResourceUsage): void {
+    this.latest = { sample, exited: false };
+    this.bus?.emit('task:stats', { ...this.ref, sample, metrics: publishableMetrics(sample.resourceUsage) });
+  }
+
+  private markExited(): void {
+    // Published before the task is marked exited, so it is the run's last sample (rule 13).
+    const { finalUsage, latest } = this;
+    if (finalUsage && isValidSample(finalUsage, latest?.sample.timestamp)) this.updateStats(finalUsage);
+    this.finalUsage = undefined;
+    if (this.latest) this.latest = { sample: this.latest.sample, exited: true };
+    this.bus?.emit('task:stats-ended', this.ref);
+  }
+
+  private exitOf(result: ExitResult): TaskExit {
+    this.finalUsage = result.usage;
+    return toTaskExit(result);
+  }
+
+  runHooks(phase: HookPhase): void {
+    if (phase === 'exited') this.markExited();
+    for (const hook of this.hooks) {
+      try {
+        hook[phase]?.(this);
+      } catch (error) {
+        // Stryker disable next-line StringLiteral: log text
+        this.logger.error({ hook: hook.name, phase, error: String(error) }, 'task hook failed');
+      }
+    }
+  }
+
+  async startTask(call: CallArgs<unknown>): Promise<{ driverId?: string }> {
+    const { task, driver } = this;
+    this.handle = undefined; // the last run's, if any: gone (a saved state must not point at it)
+    for (const hook of this.hooks) await hook.prestart?.(this);
+    const started = await driver.startTask(task);
+    this.handle = started;
+    // Killed while the driver was still starting it: the task came up after the runner stopped
+    // supervising it. Destroy it, or a process started a moment too late would be left behind.
+    if (call.cancelled() && this.runner.getSnapshot().context.killRequested) {
+      // Stryker disable next-line StringLiteral: log text
+      this.logger.debug('task started after it was killed: destroying it');
+      await driver.destroyTask(task.id, { force: true });
+    }
+    return started.driverId === undefined ? {} : { driverId: started.driverId };
+  }
+
+  async waitTask(signal: AbortSignal): Promise<TaskExit> {
+    return this.exitOf(await this.driver.waitTask(this.task.id, signal));
+  }
+
+  async stopTask(timeoutMs: number, call: CallArgs<unknown>): Promise<TaskExit> {
+    await this.driver.stopTask(this.task.id, { timeoutMs, signal: this.killSignal });
+    // The runner may have moved on (shutdown while killing): then no further driver call.
+    if (call.cancelled()) throw CALL_CANCELLED;
+    return this.exitOf(await this.driver.waitTask(this.task.id, call.signal));
+  }
+
+  destroyTask(): Promise<void> {
+    return this.driver.destroyTask(this.task.id, { force: true });
+  }
+
+  async recoverTask(): Promise<void> {
+    const { driver, handle } = this;
+    if (!handle) throw new Error('no saved handle to recover the task with');
+    if (!driver.recoverTask) throw new Error(`the ${driver.name} driver cannot recover tasks`);
+    for (const hook of this.hooks) await hook.recover?.(this);
+    await driver.recoverTask(this.task, handle);
+  }
+
+  taskEvent(params: TaskEventParams): void {
+    const event: TaskEvent = { ...params, time: Date.now() };
+    this.events.push(event);
+    if (this.events.length > MAX_TASK_EVENTS) this.events.shift();
+    this.logger.debug({ event: event.type }, event.message);
+    this.bus?.emit('task:event', { ...this.ref, event });
+  }
+
+  log({ level, msg, error, driverId }: LogParams): void {
+    this.logger[level](
+      { ...(error === undefined ? {} : { error }), ...(driverId ? { driver_id: driverId } : {}) },
+      msg,
+    );
+  }
+
+  /** The runner's one observer: state changes on the bus (an observer per concern doubled the work). */
+  observe(shared: { release(): void } | undefined): Promise<TaskRunnerOutput> {
+    const actor = this.runner;
+    let lastState = '';
+    const finished = new Promise<TaskRunnerOutput>((resolve, reject) => {
+      actor.subscribe({
+        next: (snapshot) => {
+          const state = stateName(snapshot.value);
+          if (state === lastState) return;
+          lastState = state;
+          // Stryker disable next-line StringLiteral: log text
+          this.logger.debug({ state }, 'task state changed');
+          this.bus?.emit('task:state', {
+            ...this.ref,
+            state,
+            ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
+          });
+        },
+        complete: () => resolve(actor.getSnapshot().output as TaskRunnerOutput),
+        error: (error) => {
+          // Stryker disable next-line StringLiteral: log text
+          this.logger.error({ error: String(error) }, 'task runner crashed');
+          reject(error);
+        },
+      });
+    });
+    const done = finished
+      .then(async (output) => {
+        await this.stats.settled();
+        return output;
+      })
+      .finally(() => shared?.release());
+    done.catch(() => {});
+    return done;
+  }
+}
+
+class Runner implements TaskRunner {
+  readonly done: Promise<TaskRunnerOutput>;
+
+  constructor(
+    private readonly core: RunnerCore,
+    readonly actor: TaskRunnerActor,
+    shared: { release(): void } | undefined,
+  ) {
+    this.done = core.observe(shared);
+    actor.start();
+  }
+
+  start(): void {
+    this.actor.send({ type: 'start' });
+  }
+
+  recover(): void {
+    const { recovered } = this.core;
+    if (!recovered) throw new Error('recover(): the runner was not made with `recovered`');
+    this.actor.send({ type: 'recover', mode: recovered.mode });
+  }
+
+  get handle(): TaskHandle | undefined {
+    return this.core.handle;
+  }
+
+  kill({ deadlineMs }: { deadlineMs?: number } = {}): Promise<TaskRunnerOutput> {
+    this.actor.send(deadlineMs === undefined ? { type: 'kill' } : { type: 'kill', deadlineMs });
+    return this.done;
+  }
+
+  shutdown(): Promise<TaskRunnerOutput> {
+    this.actor.send({ type: 'shutdown' });
+    return this.done;
+  }
+
+  restart(): boolean {
+    if (!this.actor.getSnapshot().can({ type: 'restart' })) return false;
+    this.actor.send({ type: 'restart' });
+    return true;
+  }
+
+  get state(): string {
+    return stateName(this.actor.getSnapshot().value);
+  }
+
+  latestResourceUsage(): LatestResourceUsage | undefined {
+    return this.core.latest;
+  }
+
+  get events(): readonly TaskEvent[] {
+    return this.core.events;
+  }
+
+  get statsHook(): StatsTaskHook {
+    return this.core.stats;
+  }
 }
 
 /** `{ exited: 'destroying' }` reads as `exited`: the sub-steps are the runner's business. */

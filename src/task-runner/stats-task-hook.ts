@@ -40,39 +40,53 @@ export interface StatsTaskHook
  * poststart, and ended by exited, stop or shutdown.
  */
 export function statsTaskHook(settings: StatsHookSettings = {}): StatsTaskHook {
-  let current: StatsHook | undefined;
-  const create = ({ task, driver, logger, runner, updater }: TaskHookContext) => {
-    current?.shutdown();
-    current = createStatsHook({
-      ...settings,
+  return new StatsLifecycleHook(settings);
+}
+
+/** A class, not an object of closures with getters (a dictionary-mode object per task). */
+class StatsLifecycleHook implements StatsTaskHook {
+  readonly name = 'stats';
+  current: StatsHook | undefined;
+
+  constructor(private readonly settings: StatsHookSettings) {}
+
+  private create({ task, driver, logger, runner, updater }: TaskHookContext): void {
+    this.current?.shutdown();
+    this.current = createStatsHook({
+      ...this.settings,
       taskId: task.id,
       stats: { stats: (intervalMs, signal) => driver.taskStats(task.id, intervalMs, signal) },
       updater,
       logger,
       parent: runner,
     });
-  };
-  return {
-    name: 'stats',
-    get current() {
-      return current;
-    },
-    prestart: create,
-    recover: create,
-    poststart() {
-      current?.poststart();
-    },
-    exited() {
-      current?.exited();
-    },
-    stop() {
-      current?.shutdown();
-    },
-    shutdown() {
-      current?.shutdown();
-    },
-    async settled() {
-      return current?.done;
-    },
-  };
+  }
+
+  prestart(context: TaskHookContext): void {
+    this.create(context);
+  }
+
+  recover(context: TaskHookContext): void {
+    this.create(context);
+  }
+
+  poststart(): void {
+    this.current?.poststart();
+  }
+
+  exited(): void {
+    this.current?.exited();
+  }
+
+  stop(): void {
+    this.current?.shutdown();
+  }
+
+  shutdown(): void {
+    this.current?.shutdown();
+  }
+
+  async settled(): Promise<StatsHookOutput | undefined> {
+    return this.current?.done;
+  }
 }

@@ -98,6 +98,14 @@ export interface TaskRunner {
 
 const MAX_TASK_EVENTS = 10;
 
+/**
+ * `{ ...ref, ...fields }` without a spread. On Node 20 an object spread followed by more properties
+ * gets a hidden class of its own every time (a map and its descriptors, ~250 B of old space that
+ * only a full collection frees: one per bus event and per kept task event, the scale heap profile);
+ * `Object.assign` onto a fresh literal keeps one shape per call site.
+ */
+const withRef = <T extends object>(ref: TaskRef, fields: T): TaskRef & T => Object.assign({}, ref, fields);
+
 function toTaskExit(result: ExitResult): TaskExit {
   const exit: TaskExit = { exitCode: result.exitCode, signal: result.signal, oomKilled: result.oomKilled };
   if (result.error) exit.error = result.error.message;
@@ -212,13 +220,18 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
       task: task.name,
       ...(task.allocId ? { alloc_id: task.allocId } : {}),
     });
-    this.stats = statsTaskHook({ ...options.statsHook, intervalMs: options.statsIntervalMs ?? 1000 });
+    this.stats = statsTaskHook(
+      Object.assign({}, options.statsHook, { intervalMs: options.statsIntervalMs ?? 1000 }),
+    );
     this.hooks = [this.stats, ...(options.hooks ?? [])];
   }
 
   updateStats(sample: TaskResourceUsage): void {
     this.latest = { sample, exited: false };
-    this.bus?.emit('task:stats', { ...this.ref, sample, metrics: publishableMetrics(sample.resourceUsage) });
+    this.bus?.emit(
+      'task:stats',
+      withRef(this.ref, { sample, metrics: publishableMetrics(sample.resourceUsage) }),
+    );
   }
 
   private markExited(): void {
@@ -287,11 +300,11 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
   }
 
   taskEvent(params: TaskEventParams): void {
-    const event: TaskEvent = { ...params, time: Date.now() };
+    const event: TaskEvent = Object.assign({}, params, { time: Date.now() });
     this.events.push(event);
     if (this.events.length > MAX_TASK_EVENTS) this.events.shift();
     this.logger.debug({ event: event.type }, event.message);
-    this.bus?.emit('task:event', { ...this.ref, event });
+    this.bus?.emit('task:event', withRef(this.ref, { event }));
   }
 
   log({ level, msg, error, driverId }: LogParams): void {
@@ -313,11 +326,13 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
           lastState = state;
           // Stryker disable next-line StringLiteral: log text
           this.logger.debug({ state }, 'task state changed');
-          this.bus?.emit('task:state', {
-            ...this.ref,
-            state,
-            ...(snapshot.status === 'done' ? { failed: snapshot.context.failed } : {}),
-          });
+          this.bus?.emit(
+            'task:state',
+            withRef(
+              this.ref,
+              snapshot.status === 'done' ? { state, failed: snapshot.context.failed } : { state },
+            ),
+          );
         },
         complete: () => resolve(actor.getSnapshot().output as TaskRunnerOutput),
         error: (error) => {

@@ -52,14 +52,18 @@ class StatsLifecycleHook implements StatsTaskHook {
 
   private create({ task, driver, logger, runner, updater }: TaskHookContext): void {
     this.current?.shutdown();
-    this.current = createStatsHook({
-      ...this.settings,
-      taskId: task.id,
-      stats: { stats: (intervalMs, signal) => driver.taskStats(task.id, intervalMs, signal) },
-      updater,
-      logger,
-      parent: runner,
-    });
+    // Object.assign, not a spread and more properties: a hidden class per hook (see `withRef`).
+    this.current = createStatsHook(
+      Object.assign({}, this.settings, {
+        taskId: task.id,
+        stats: {
+          stats: (intervalMs: number, signal: AbortSignal) => driver.taskStats(task.id, intervalMs, signal),
+        },
+        updater,
+        logger,
+        parent: runner,
+      }),
+    );
   }
 
   prestart(context: TaskHookContext): void {

@@ -5,18 +5,37 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortableSleep } from '../src/drivers/abortable-sleep.js';
 import type { TaskDriver, TaskSpec } from '../src/drivers/contract.js';
-import { createMockDriver } from '../src/drivers/mock.js';
-import { publishableMetrics, type TaskResourceUsage } from '../src/drivers/usage.js';
-import { createBus, type TaskBus } from '../src/runtime/bus.js';
-import { silentLogger } from '../src/runtime/logger.js';
-import { createTaskRunner } from '../src/task-runner/create-task-runner.js';
+import type { TaskResourceUsage } from '../src/drivers/usage.js';
+import type { TaskBus } from '../src/runtime/bus.js';
+import { importBuilt } from './built.js';
 import { type BenchOptions, type BenchResult, fmt, type Row } from './report.js';
 
+/** Both sides run the built library (dist/), as users do: see bench/built.ts for why not tsx. */
+async function loadBuilt() {
+  const [sleepModule, mock, usage, bus, log, runner] = await Promise.all([
+    importBuilt<typeof import('../src/drivers/abortable-sleep.js')>('src/drivers/abortable-sleep.ts'),
+    importBuilt<typeof import('../src/drivers/mock.js')>('src/drivers/mock.ts'),
+    importBuilt<typeof import('../src/drivers/usage.js')>('src/drivers/usage.ts'),
+    importBuilt<typeof import('../src/runtime/bus.js')>('src/runtime/bus.ts'),
+    importBuilt<typeof import('../src/runtime/logger.js')>('src/runtime/logger.ts'),
+    importBuilt<typeof import('../src/task-runner/create-task-runner.js')>(
+      'src/task-runner/create-task-runner.ts',
+    ),
+  ]);
+  return {
+    abortableSleep: sleepModule.abortableSleep,
+    createMockDriver: mock.createMockDriver,
+    publishableMetrics: usage.publishableMetrics,
+    createBus: bus.createBus,
+    createTaskRunner: runner.createTaskRunner,
+    // One logger for the whole agent, as an embedding application would pass (runners make children).
+    logger: log.silentLogger(),
+  };
+}
+let lib: Awaited<ReturnType<typeof loadBuilt>>;
+
 const INTERVAL_MS = 1000;
-// One logger for the whole agent, as an embedding application would pass (runners make children).
-const logger = silentLogger();
 
 /** A supervisor under test: starts N tasks (resolving once started) and stops them all. */
 interface Supervisor {
@@ -31,18 +50,24 @@ function makeUpdater(bus: TaskBus, spec: TaskSpec) {
   return {
     updateStats(sample: TaskResourceUsage) {
       latest = { sample, exited: false };
-      bus.emit('task:stats', { ...ref, sample, metrics: publishableMetrics(sample.resourceUsage) });
+      bus.emit('task:stats', { ...ref, sample, metrics: lib.publishableMetrics(sample.resourceUsage) });
     },
     latest: () => latest,
   };
 }
 
 function taskpulse(driver: TaskDriver, bus: TaskBus): Supervisor {
-  const runners: ReturnType<typeof createTaskRunner>[] = [];
+  const runners: ReturnType<typeof lib.createTaskRunner>[] = [];
   return {
     start(specs) {
       for (const task of specs) {
-        const runner = createTaskRunner({ task, driver, bus, logger, statsIntervalMs: INTERVAL_MS });
+        const runner = lib.createTaskRunner({
+          task,
+          driver,
+          bus,
+          logger: lib.logger,
+          statsIntervalMs: INTERVAL_MS,
+        });
         runner.start();
         runners.push(runner);
       }
@@ -68,7 +93,7 @@ function baseline(driver: TaskDriver, bus: TaskBus): Supervisor {
       } catch {
         // ended or failed: wait one interval, like the hook
       }
-      await abortableSleep(INTERVAL_MS, signal);
+      await lib.abortableSleep(INTERVAL_MS, signal);
     }
     await driver.stopTask(spec.id, { timeoutMs: 5000 });
     await exited;
@@ -120,8 +145,8 @@ async function waitFor(condition: () => boolean, timeoutMs: number, what: string
 
 /** Runs one scenario; everything it allocates is unreachable once it returns (the leak check). */
 async function run(kind: 'taskpulse' | 'baseline', count: number, windowMs: number, heapBefore: number) {
-  const driver = createMockDriver();
-  const bus = createBus();
+  const driver = lib.createMockDriver();
+  const bus = lib.createBus();
   let samples = 0;
   let started: Set<string> | undefined = new Set<string>();
   bus.on('task:stats', (event) => {
@@ -243,6 +268,7 @@ function rowsFor(count: number, tp: Figures, base: Figures): Row[] {
 }
 
 export async function scale({ smoke }: BenchOptions): Promise<BenchResult> {
+  lib ??= await loadBuilt();
   // BENCH_SCALE_SIZES=1000,10000 and BENCH_SCALE_WINDOW_MS=10000 shorten experiments (use with --dry).
   const sizes = process.env.BENCH_SCALE_SIZES?.split(',').map(Number) ?? (smoke ? [200] : [1_000, 10_000]);
   const windowMs = Number(process.env.BENCH_SCALE_WINDOW_MS ?? (smoke ? 3_000 : 30_000));
@@ -261,6 +287,7 @@ export async function scale({ smoke }: BenchOptions): Promise<BenchResult> {
     title: `scale: task runners on the mock driver, 1 s interval, ${windowMs / 1000} s window`,
     rows,
     notes: [
+      'Both sides run the built library (dist/, tsc output, as the package exports it; the benchmark refuses a dist/ older than its sources); under tsx, esbuild keepNames gives every closure a name property of its own (~5 KiB more heap per task).',
       'Baseline (same process, same mock driver and bus, measured just before): per task startTask + waitTask + `for await` over taskStats calling the same updater (keep the sample, publish it with publishableMetrics on the bus), re-opened after a plain timer; stop = abort, stopTask, destroyTask.',
       "CPU = process.cpuUsage (user + system) over the window / wall time; it includes the mock driver's own timers and sample objects, which both sides pay.",
       "Heap per task = heapUsed after gc() with all N started minus heapUsed after gc() before the driver was created, / N (the mock driver's per-task state counts on both sides).",

@@ -616,4 +616,30 @@ ${names
     expect(running(stranger.pid!)).toBe(true);
     stranger.kill('SIGKILL');
   });
+
+  it('without a data dir nothing could attach to the plugin again: it exits with its agent and takes its tasks along', {
+    timeout: 30_000,
+  }, async () => {
+    const sleep = marker(4);
+    const job = execJob('no-data-dir-exec-plugin.yaml', sleep, ['t']);
+    const one = agent(freshDataDir(), job, [...execPlugin, '--no-data-dir']);
+    const plugin = await waitFor(
+      'the plugin serving',
+      () => logged(one, 'plugin serving')[0]?.pid as number | undefined,
+      20_000,
+    );
+    outlives(plugin);
+    const task = await waitFor('the task in sleep', () => processesWith(sleep)[0]?.pid, 20_000);
+    outlives(task);
+    expect(parentOf(task)).toBe(plugin);
+    const allocId = String(events(one, 't')[0]?.alloc_id);
+
+    await crash(one);
+    await waitFor(
+      'the plugin and its task gone',
+      () => ([plugin, task].some(running) ? undefined : true),
+      5000,
+    );
+    expect(cgroupDirsOf([allocId]), 'no task cgroup').toEqual([]);
+  });
 });

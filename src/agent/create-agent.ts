@@ -422,6 +422,19 @@ export function createAgent(options: CreateAgentOptions): Agent {
     }
   };
   const allTasks = () => allocations.flatMap((alloc) => [...alloc.tasks.values()]);
+  /**
+   * A plugin relaunched under this agent serves from another process: saved at once, or a crash
+   * would leave the next agent a dead pid to attach to and the relaunched plugin to nobody.
+   */
+  const savePluginMoves = (driver: PluginDriver, stateWriter: StateWriter) => {
+    let saved = driver.reattach?.pid;
+    driver.actor.subscribe(() => {
+      const pid = driver.reattach?.pid;
+      if (ended || pid === undefined || pid === saved) return;
+      saved = pid;
+      stateWriter.changed();
+    });
+  };
 
   /** The deadline is the promise: what is still alive is SIGKILLed by its driver, not left behind. */
   const forceDestroy = async (alive: AgentTask[]) => {
@@ -574,6 +587,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
           const saved = savedTasks.get(task.spec.id);
           if (saved) liveStates.set(task.spec.id, saved.state);
         }
+        for (const driver of ownedPlugins) savePluginMoves(driver, stateWriter);
         stateWriter.changed();
         await stateWriter.flush();
       }

@@ -642,4 +642,35 @@ ${names
     );
     expect(cgroupDirsOf([allocId]), 'no task cgroup').toEqual([]);
   });
+
+  it('the plugin killed under a running agent: the relaunched one is saved at once, and the next agent attaches to it', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = freshDataDir();
+    const sleep = marker(5);
+    const job = execJob('relaunched-exec-plugin.yaml', sleep, ['t']);
+    const one = agent(dataDir, job, execPlugin);
+    const saved = await savedWhen(
+      dataDir,
+      'the task running, the plugin saved',
+      (state) => state.plugins.exec !== undefined && allRunning(1)(state),
+    );
+    const first = saved.plugins.exec!.pid;
+    const task = outlives(pidOf(saved, 't')!);
+    process.kill(first, 'SIGKILL');
+    // No task changed state: the plugin's own move is what makes the write.
+    const moved = await savedWhen(dataDir, 'the relaunched plugin saved', (state) => {
+      const pid = state.plugins.exec?.pid;
+      return pid !== undefined && pid !== first;
+    });
+    const relaunched = outlives(moved.plugins.exec!.pid);
+    expect(moved.plugins.exec!.startTime).toBe(processIdentity(relaunched)?.startTime);
+
+    await crash(one);
+    const two = agent(dataDir, job, execPlugin);
+    await reattachedWithStats(two, 't');
+    expect(logged(two, 'attached to a running plugin').map((line) => line.pid)).toEqual([relaunched]);
+    expect(processesWith(sleep).map((found) => found.pid)).toEqual([task]);
+    await leavesNothing(two, dataDir, sleep, [relaunched, task], saved.allocations[0]!.id);
+  });
 });

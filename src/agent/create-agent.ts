@@ -436,6 +436,33 @@ export function createAgent(options: CreateAgentOptions): Agent {
     });
   };
 
+  /**
+   * A saved task this agent starts (or leaves dead) may still run: an agent killed after its driver
+   * forked the task and before the state write that saved the handle (or the write of `starting`
+   * itself) left a process no state names. Its driver kills what it finds of it first (exec: by its
+   * cgroup and the task id in its environment), so a task never runs twice and nothing of it is
+   * orphaned. Nomad's docker driver does the same with a container it finds under the task's name.
+   */
+  const clearBeforeStart = async (plansOf: Map<string, RecoveryPlan>, byKey: Map<string, TaskDriver>) => {
+    const specsOf = new Map<TaskDriver, TaskSpec[]>();
+    for (const [id, plan] of plansOf) {
+      const saved = savedTasks.get(id);
+      const driver = saved && byKey.get(saved.driver);
+      if (plan.mode === 'running' || !saved || !driver?.clearTasks) continue;
+      specsOf.set(driver, [...(specsOf.get(driver) ?? []), saved.spec as TaskSpec]);
+    }
+    await Promise.all(
+      [...specsOf].map(([driver, specs]) =>
+        driver.clearTasks!(specs).catch((error: unknown) =>
+          logger.warn(
+            { driver: driver.name, error: String(error) },
+            'cannot look for what the last agent left of the tasks it was starting',
+          ),
+        ),
+      ),
+    );
+  };
+
   /** The deadline is the promise: what is still alive is SIGKILLed by its driver, not left behind. */
   const forceDestroy = async (alive: AgentTask[]) => {
     let timer: NodeJS.Timeout | undefined;
@@ -535,6 +562,7 @@ export function createAgent(options: CreateAgentOptions): Agent {
         const driver = drivers.get(task.driver);
         if (driver) plansOf.set(id, await planRecovery(task, driver));
       }
+      await clearBeforeStart(plansOf, drivers);
       for (const { alloc, tasks } of plans) {
         const allocLogger = logger.child({ job: alloc.job.name, task_group: alloc.group.name });
         for (const config of alloc.group.tasks) {

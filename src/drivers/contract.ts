@@ -131,6 +131,13 @@ export interface TaskDriver {
    * too). Rejects with `TaskNotFoundError` when the task is gone for good.
    */
   recoverTask?(spec: TaskSpec, handle: TaskHandle): Promise<void>;
+  /**
+   * Kills what earlier runs of these tasks left running that no driver watches, before they are
+   * started again: an agent killed after the driver started a task and before the state write that
+   * saved its handle leaves a task no state names. Resolves with the pids killed, by task id (a task
+   * with nothing left is absent). The driver must not run these tasks itself.
+   */
+  clearTasks?(specs: readonly TaskSpec[]): Promise<Record<string, number[]>>;
 }
 
 /** What `inspectTask` reports. */

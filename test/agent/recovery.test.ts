@@ -199,6 +199,81 @@ describe('agent state and recovery (issue 13)', () => {
     expect(seen.events.filter((e) => e.task === 'b').map((e) => e.type)).toEqual(['Received', 'Recovered']);
   });
 
+  it('saved tasks it starts are cleared by their driver first (a crash between fork and handle write); re-attached ones are not', async () => {
+    const mock = createMockDriver();
+    const one = await firstAgent(mock);
+    await one.agent.stop({ mode: 'detach' });
+    const [idA, idB] = taskIds(one.agent);
+    // As a crash after a restart's fork of a and before the write of `starting` leaves it (a
+    // `starting` task without a handle is looked up by `inspectTask` first, which the mock has).
+    const path = join(dir, STATE_FILE);
+    const state = JSON.parse(readFileSync(path, 'utf8'));
+    const savedA = state.allocations[0].tasks.find((task: { name: string }) => task.name === 'a');
+    savedA.state = 'restarting';
+    writeFileSync(path, JSON.stringify(state));
+    const order: string[] = [];
+    const clearing: TaskDriver = {
+      ...mock,
+      async clearTasks(specs) {
+        order.push(`clear ${specs.map((spec) => spec.id).join(',')}`);
+        return { [idA!]: [4242] };
+      },
+      async startTask(spec) {
+        order.push(`start ${spec.id}`);
+        return mock.startTask(spec);
+      },
+    };
+    const bus = createBus();
+    const seen = watch(bus);
+    const two = createAgent({ jobs: [JOB], drivers: { mock: clearing }, dataDir: dir, bus });
+    await two.start();
+    await until('a started', () =>
+      seen.events.some((e) => e.task === 'a' && e.type === 'Started') ? true : undefined,
+    );
+    expect(order).toEqual([`clear ${idA}`, `start ${idA}`]);
+    expect(seen.events.filter((e) => e.task === 'b').map((e) => e.type)).toEqual(['Received', 'Recovered']);
+    expect(taskIds(two)).toEqual([idA, idB]);
+  });
+
+  it('a driver that fails to clear is one warn line, and the task still starts', async () => {
+    const mock = createMockDriver();
+    const one = await firstAgent(mock);
+    await one.agent.stop({ mode: 'detach' });
+    const path = join(dir, STATE_FILE);
+    const state = JSON.parse(readFileSync(path, 'utf8'));
+    for (const task of state.allocations[0].tasks) task.state = 'restarting';
+    writeFileSync(path, JSON.stringify(state));
+    const logs = captureLogs();
+    const bus = createBus();
+    const seen = watch(bus);
+    const failing: TaskDriver = {
+      ...mock,
+      clearTasks: async () => {
+        throw new Error('EACCES /proc');
+      },
+    };
+    const two = createAgent({
+      jobs: [JOB],
+      drivers: { mock: failing },
+      dataDir: dir,
+      bus,
+      logger: logs.logger,
+    });
+    await two.start();
+    await until('both started', () =>
+      seen.events.filter((e) => e.type === 'Started').length === 2 ? true : undefined,
+    );
+    const warns = logs.lines.filter((line) => line.level >= 40);
+    expect(warns).toEqual([
+      expect.objectContaining({
+        level: 40,
+        driver: 'mock',
+        error: 'Error: EACCES /proc',
+        msg: 'cannot look for what the last agent left of the tasks it was starting',
+      }),
+    ]);
+  });
+
   it('a task saved as dead stays dead, and an agent with nothing left to run ends and clears the state', async () => {
     const mock = createMockDriver();
     const job = parseJob({

@@ -7,14 +7,23 @@ import { join } from 'node:path';
 import { detectCgroupLayout, parentDirs } from '../../src/drivers/exec/cgroups.js';
 import { TEST_CGROUP_PARENT } from './cli-cgroups.js';
 
-/** Live (non-zombie) `sleep` processes whose argv contains `marker` (not the CLI that passed it on). */
-export function processesWith(marker: string): { pid: number; argv: string[] }[] {
+/**
+ * Live (non-zombie) `sleep` processes whose argv contains `marker` (not the CLI that passed it on);
+ * with `anyCommand`, every process with `marker` anywhere in its command line (a task's `sh -c`).
+ */
+export function processesWith(
+  marker: string,
+  { anyCommand = false }: { anyCommand?: boolean } = {},
+): { pid: number; argv: string[] }[] {
   const found: { pid: number; argv: string[] }[] = [];
   for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (!argv.includes(marker) || !/(^|\/)sleep$/.test(argv[0] ?? '')) continue;
+      const ours = anyCommand
+        ? argv.some((arg) => arg.includes(marker))
+        : argv.includes(marker) && /(^|\/)sleep$/.test(argv[0] ?? '');
+      if (!ours) continue;
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue;
       found.push({ pid: Number(name), argv });
@@ -26,8 +35,8 @@ export function processesWith(marker: string): { pid: number; argv: string[] }[]
 }
 
 /** SIGKILLs what a failed test left (so one failure does not leak into the next). */
-export function killProcessesWith(marker: string): void {
-  for (const { pid } of processesWith(marker)) {
+export function killProcessesWith(marker: string, options: { anyCommand?: boolean } = {}): void {
+  for (const { pid } of processesWith(marker, options)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {}

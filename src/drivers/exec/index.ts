@@ -17,7 +17,7 @@
  * See docs/drivers/exec.md for the configuration, the cgroup layouts and the measured costs.
  */
 import type { ChildProcess } from 'node:child_process';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ensureWritableDirectory } from '../../runtime/ensure-directory.js';
 import { type Logger, silentLogger } from '../../runtime/logger.js';
 import { abortableSleep } from '../abortable-sleep.js';
@@ -32,10 +32,18 @@ import type {
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
 import { nextSampleTick } from '../sample-clock.js';
 import type { TaskResourceUsage } from '../usage.js';
-import { type CgroupSupport, cgroupParentProblem, detectCgroupLayout, type TaskCgroup } from './cgroups.js';
+import {
+  type CgroupSupport,
+  cgroupName,
+  cgroupParentProblem,
+  detectCgroupLayout,
+  parentDirs,
+  type TaskCgroup,
+} from './cgroups.js';
 import { exactTimes, exitUsage, type TimedSample } from './exit-usage.js';
 import { HeldFile } from './held-file.js';
 import { type HostCpu, hostHasSwap, readHostCpu } from './host-cpu.js';
+import { killLeftovers } from './leftovers.js';
 import { addTaskPid, deleteTaskPid, type OrphanTracker, trackOrphans } from './orphans.js';
 import { listProcessTree, liveGroupMembers } from './process-tree.js';
 import { reapedCpu, resetReapedBaseline } from './reaped-cpu.js';
@@ -264,6 +272,40 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       manager = undefined;
       return undefined;
     }
+  };
+
+  /**
+   * Where a task of this id may have a cgroup: under this driver's parent, and where the handle of an
+   * earlier run says (only a directory of the task's own name: a damaged state never points this at
+   * another cgroup).
+   */
+  const cgroupDirsOf = (taskId: string, saved?: ExecDriverState['cgroup']): string[] => {
+    const name = cgroupName(taskId);
+    const dirs = new Set(
+      manager ? parentDirs(manager.layout, cgroupParent).map((dir) => join(dir, name)) : [],
+    );
+    const fromHandle = !saved ? [] : saved.version === 'v2' ? [saved.dir] : Object.values(saved.dirs);
+    for (const dir of fromHandle) if (basename(dir) === name) dirs.add(dir);
+    return [...dirs];
+  };
+
+  /** SIGKILLs what is left of these tasks (not run by this driver) and removes their cgroups. */
+  const clearLeftovers = async (taskIds: readonly string[], saved?: ExecDriverState['cgroup']) => {
+    const killed = await killLeftovers(
+      taskIds.filter((id) => !tasks.has(id)),
+      {
+        exclude: new Set([process.pid]),
+        cgroupDirsOf: (taskId) => cgroupDirsOf(taskId, saved),
+        timeoutMs: reapTimeoutMs,
+      },
+    );
+    for (const [taskId, pids] of killed) {
+      logger.warn(
+        { task: taskId, pids },
+        'killed processes of the task that no driver watched (left by an agent that ended without them)',
+      );
+    }
+    return Object.fromEntries(killed);
   };
 
   async function startOnce(spec: TaskSpec): Promise<TaskHandle> {
@@ -535,6 +577,9 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       }
       task.unwatch();
       tasks.delete(taskId);
+      // Re-attached without a cgroup: what its main process forked went to init with the agent that
+      // started it, out of this process's sight (no subreaper held it): found by its mark instead.
+      if (!task.child && !task.cgroup) await clearLeftovers([taskId]);
       if (task.stopping && task.exit) destroyedWhileStopping.set(taskId, task.exit);
       deleteTaskPid(task.pid);
       if (task.child) releaseChild(task.child);
@@ -557,11 +602,13 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       try {
         checked = checkRecoverable(spec, state);
       } catch (error) {
-        // Its process is gone: what is left of the task in its cgroup (children that outlived it)
-        // goes, and so does the cgroup, or the next run cannot make it. A pid that is another
-        // process's now: the cgroup is removed only if empty, and nothing is signalled.
+        // Its process is gone: what is left of the task (children that outlived it, in its cgroup
+        // or marked with its id) is killed and the cgroup removed, or the next run would run beside
+        // them and could not make its cgroup. A pid that is another process's now: the cgroup is
+        // removed only if empty, and nothing is signalled.
         if (error instanceof TaskNotFoundError) {
-          await removeLostCgroup(spec, state, { kill: processIdentity(state.pid) === undefined });
+          if (processIdentity(state.pid) === undefined) await clearLeftovers([spec.id], state.cgroup);
+          else removeLostCgroup(spec, state);
         }
         throw error;
       }
@@ -582,6 +629,10 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       );
       tasks.set(spec.id, task);
       logger.info({ task: spec.id, pid, cgroup: cgroup?.paths }, 'exec task re-attached');
+    },
+
+    clearTasks(specs) {
+      return clearLeftovers(specs.map((spec) => spec.id));
     },
 
     refuseStarts() {

@@ -17,9 +17,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../../runtime/logger.js';
 import { listProcessTree } from './process-tree.js';
-
-/** The environment variable naming the task a process belongs to. */
-export const TASK_ID_ENV = 'TASKPULSE_TASK_ID';
+import { taskIdOf } from './task-marker.js';
 
 interface NativeHelper {
   setChildSubreaper(): boolean;
@@ -70,19 +68,6 @@ function ownChildren(): number[] {
     }
   }
   return children;
-}
-
-/** The `TASKPULSE_TASK_ID` of a process, or undefined (gone, a zombie, another uid, no variable). */
-function taskIdOf(pid: number): string | undefined {
-  let environ: string;
-  try {
-    environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const prefix = `${TASK_ID_ENV}=`;
-  for (const entry of environ.split('\0')) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
-  return undefined;
 }
 
 function isZombie(pid: number): boolean {

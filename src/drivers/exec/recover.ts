@@ -11,10 +11,9 @@
  */
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { constants } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import type { ExecDriverState, TaskHandle, TaskSpec } from '../contract.js';
 import { RecoverableError, TaskNotFoundError } from '../errors.js';
-import { emptyAndRemove } from './cgroup-remove.js';
 import { openCgroupV1 } from './cgroup-v1.js';
 import { openCgroupV2 } from './cgroup-v2.js';
 import { cgroupName, type TaskCgroup, V1_CONTROLLERS, type V1Controller } from './cgroups.js';
@@ -202,25 +201,16 @@ export function checkRecoverable(
 }
 
 /**
- * The cgroup of a task that cannot be re-attached: with `kill` (its process is gone) SIGKILLs what
- * is still in it (children that outlived the task) and removes it; without, removes it only if it
- * is empty. Only a directory named as this task's cgroup is touched, whatever the handle says, so a
- * damaged state can never point this at another cgroup.
+ * The cgroup of a task whose pid is another process now: removed only if it is empty (what is in it
+ * may be the stranger's, if it was moved there). Only a directory named as this task's cgroup is
+ * touched, whatever the handle says, so a damaged state can never point this at another cgroup. (A
+ * task whose process is gone has what is left of it killed: leftovers.ts.)
  */
-export async function removeLostCgroup(
-  spec: TaskSpec,
-  state: ExecDriverState,
-  { kill }: { kill: boolean },
-): Promise<void> {
+export function removeLostCgroup(spec: TaskSpec, state: ExecDriverState): void {
   if (!state.cgroup) return;
   const dirs = state.cgroup.version === 'v2' ? [state.cgroup.dir] : Object.values(state.cgroup.dirs);
-  const ours = dirs.filter((dir) => basename(dir) === cgroupName(spec.id) && existsSync(dir));
-  if (ours.length === 0) return;
-  if (kill) {
-    await emptyAndRemove(ours, join(ours[0]!, 'cgroup.procs'));
-    return;
-  }
-  for (const dir of ours) {
+  for (const dir of dirs) {
+    if (basename(dir) !== cgroupName(spec.id)) continue;
     try {
       rmdirSync(dir);
     } catch {

@@ -10,12 +10,15 @@
  *   processes;
  * - orphans left: task processes or cgroups after the final agent's SIGTERM;
  * - sample gap: per recovered task, the time from its `Recovered` event to its first sample, in
- *   stats intervals (max and p99), and from the crash to that sample (wall time, agent start included).
+ *   stats intervals (max and p99), and from the crash to that sample (wall time, agent start included);
+ * - leftovers killed: tasks whose unwatched processes (an agent killed between the fork and the
+ *   state write of the handle) a new agent killed before it started them: how often that window was hit.
  *
- * Exits 1 when tasks are lost, started twice or left behind, or the gap exceeds two intervals.
+ * Exits 1 when tasks are lost, started twice or left behind, the gap exceeds two intervals, or the
+ * last agent does not end cleanly (exit 0) on SIGTERM. Leaves nothing behind, even then.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +104,9 @@ function cgroupsLeft(): string[] {
   return left;
 }
 
+/** The exec driver's warn line when it kills what a crashed agent left of a task (a window hit). */
+const LEFTOVERS_KILLED = 'killed processes of the task that no driver watched';
+
 interface Agent {
   child: ChildProcess;
   lines: Record<string, unknown>[];
@@ -129,11 +135,73 @@ function startAgent(): Agent {
       }
     }
   });
-  child.stderr?.resume();
+  let restErr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const parts = (restErr + chunk.toString()).split('\n');
+    restErr = parts.pop() ?? '';
+    for (const part of parts) if (part.includes(LEFTOVERS_KILLED)) figures.leftoversKilled += 1;
+  });
   const exited = new Promise<number>((resolve) =>
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : -1))),
   );
+  current = child;
   return { child, lines, exited };
+}
+
+/** The agent running now, if any (killed by the clean-up when the soak itself fails or is stopped). */
+let current: ChildProcess | undefined;
+
+const killQuietly = (pid: number | undefined) => {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+};
+
+/**
+ * Whatever happened (a failure, an exception, SIGINT or SIGTERM from CI's timeout), nothing of the
+ * soak stays: its agent, its task processes, its cgroups (their members killed first), its files.
+ */
+function cleanUp(): void {
+  killQuietly(current?.exitCode === null && current.signalCode === null ? current.pid : undefined);
+  for (const pid of taskProcesses().flat()) killQuietly(pid);
+  for (const hierarchy of ['', 'cpu', 'memory', 'pids', 'cpuacct']) {
+    const parent = join('/sys/fs/cgroup', hierarchy, cgroupParent);
+    let entries: string[];
+    try {
+      entries = readdirSync(parent).filter((entry) => statSync(join(parent, entry)).isDirectory());
+    } catch {
+      continue; // no such parent
+    }
+    for (const entry of entries) {
+      const dir = join(parent, entry);
+      for (let attempt = 0; attempt < 50; attempt++) {
+        try {
+          for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'latin1').split('\n'))
+            if (pid) killQuietly(Number(pid));
+          rmdirSync(dir);
+          break;
+        } catch {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // exiting members: busy a moment
+        }
+      }
+    }
+    try {
+      rmdirSync(parent);
+    } catch {
+      // not ours to remove, or still busy (reported above as left behind)
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`soak: ${signal}: cleaning up`);
+    cleanUp();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -153,9 +221,12 @@ const figures = {
   tasksKilledInGaps: 0,
   recoveredTasks: 0,
   failedRecoveries: 0,
+  /** Tasks whose unwatched processes an agent killed before starting them (the windows, hit). */
+  leftoversKilled: 0,
   duplicatesStarted: 0,
   tasksLost: 0,
   orphansLeft: 0,
+  lastAgentExit: 0,
   sampleGapIntervals: { max: 0, p99: 0 },
   crashToSampleMs: { max: 0, p50: 0 },
 };
@@ -245,6 +316,7 @@ try {
   figures.tasksLost = taskProcesses().filter((pids) => pids.length === 0).length;
   last.child.kill('SIGTERM');
   const code = await last.exited;
+  figures.lastAgentExit = code;
   if (code !== 0) console.error(`soak: the last agent exited ${code}`);
   await sleep(500); // zombies of adopted tasks are reaped by init, not by the agent
   const orphans = taskProcesses().flat();
@@ -260,14 +332,9 @@ try {
     figures.tasksLost === 0 &&
     figures.duplicatesStarted === 0 &&
     figures.orphansLeft === 0 &&
+    figures.lastAgentExit === 0 &&
     figures.sampleGapIntervals.max <= 2;
   process.exitCode = ok ? 0 : 1;
 } finally {
-  // Whatever happened, nothing of the soak stays: its processes, cgroups and files.
-  for (const pid of taskProcesses().flat()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
-  rmSync(work, { recursive: true, force: true });
+  cleanUp();
 }

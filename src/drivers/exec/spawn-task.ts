@@ -15,8 +15,8 @@ import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 
 import { delimiter, isAbsolute, resolve } from 'node:path';
 import type { ExecTaskConfig, TaskSpec } from '../contract.js';
 import { RecoverableError } from '../errors.js';
-import { TASK_ID_ENV } from './task-marker.js';
 import { taskLogPaths } from './task-logs.js';
+import { TASK_ID_ENV } from './task-marker.js';
 
 /** Exit code of the wrapper when it cannot join the cgroup (its stderr log says which file). */
 export const CGROUP_JOIN_FAILED_EXIT = 125;

@@ -17,11 +17,11 @@ const SLOTS = 50;
 /** A slot takes this many wake-ups before the phase spreading moves any (tests and small agents). */
 const MIN_PER_SLOT = 32;
 
+/** One stream's pending wake-up: a ticker is one waiter, re-queued at each `next()`. */
 interface Waiter {
-  resolve(woken: boolean): void;
-  signals: readonly AbortSignal[];
+  resolve: ((woken: boolean) => void) | undefined;
+  bucket: Bucket | undefined;
   due: number;
-  onAbort: () => void;
 }
 
 interface Bucket {
@@ -120,7 +120,7 @@ function remove(bucket: Bucket, waiter: Waiter): void {
   if (inSlot === 0) bucket.perSlot.delete(slot);
   else bucket.perSlot.set(slot, inSlot);
   bucket.size--;
-  for (const signal of waiter.signals) signal.removeEventListener('abort', waiter.onAbort);
+  waiter.bucket = undefined;
 }
 
 /** Wakes every waiter due by now (or by the time the timer was armed for, whichever is later). */
@@ -137,42 +137,81 @@ function fire(bucket: Bucket): void {
   }
   for (const waiter of woken) remove(bucket, waiter);
   arm(bucket);
-  for (const waiter of woken) waiter.resolve(true);
+  for (const waiter of woken) settle(waiter, true);
+}
+
+function settle(waiter: Waiter, woken: boolean): void {
+  const { resolve } = waiter;
+  waiter.resolve = undefined;
+  resolve?.(woken);
+}
+
+/** A stream's wait between samples, kept for the stream's life (see `sampleTicker`). */
+export interface SampleTicker {
+  /**
+   * Waits about `intervalMs` (see the module comment), or less if a signal aborts first: resolves
+   * true when woken, false when aborted or closed. One wait at a time; the next sample goes after it.
+   */
+  next(intervalMs: number): Promise<boolean>;
+  /** Ends a pending wait (false) and stops watching the signals. */
+  close(): void;
 }
 
 /**
- * Waits about `intervalMs` (see the module comment), or less if a signal aborts first: resolves true
- * when woken, false when aborted. The caller's next sample goes after it.
+ * A ticker for one stream: it watches its signals once for the stream's life, not once per wait
+ * (two `addEventListener`/`removeEventListener` pairs per sample showed in the exec profile).
  */
-export function nextSampleTick(intervalMs: number, ...signals: AbortSignal[]): Promise<boolean> {
-  for (const signal of signals) if (signal.aborted) return Promise.resolve(false);
-  const bucket = bucketFor(intervalMs);
-  const now = Date.now();
-  const due = spreadDue(bucket, now + intervalMs, now);
-  return new Promise((resolve) => {
-    const waiter: Waiter = {
-      resolve,
-      signals,
-      due,
-      onAbort: () => {
-        remove(bucket, waiter);
-        arm(bucket);
-        resolve(false);
-      },
-    };
-    let group = bucket.groups.get(due);
-    if (!group) {
-      group = new Set();
-      bucket.groups.set(due, group);
-      insertDue(bucket, due);
+export function sampleTicker(...signals: AbortSignal[]): SampleTicker {
+  const waiter: Waiter = { resolve: undefined, bucket: undefined, due: 0 };
+  let ended = signals.some((signal) => signal.aborted);
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    for (const signal of signals) signal.removeEventListener('abort', end);
+    const { bucket } = waiter;
+    if (bucket) {
+      remove(bucket, waiter);
+      arm(bucket);
     }
-    group.add(waiter);
-    const slot = Math.floor(due / bucket.slotMs);
-    bucket.perSlot.set(slot, (bucket.perSlot.get(slot) ?? 0) + 1);
-    bucket.size++;
-    for (const signal of signals) signal.addEventListener('abort', waiter.onAbort, { once: true });
-    arm(bucket);
-  });
+    settle(waiter, false);
+  };
+  if (!ended) for (const signal of signals) signal.addEventListener('abort', end, { once: true });
+  return {
+    next(intervalMs) {
+      if (ended) return Promise.resolve(false);
+      if (waiter.resolve) throw new Error('sampleTicker: next() while a wait is pending');
+      const bucket = bucketFor(intervalMs);
+      const now = Date.now();
+      const due = spreadDue(bucket, now + intervalMs, now);
+      return new Promise((resolve) => {
+        waiter.resolve = resolve;
+        waiter.bucket = bucket;
+        waiter.due = due;
+        let group = bucket.groups.get(due);
+        if (!group) {
+          group = new Set();
+          bucket.groups.set(due, group);
+          insertDue(bucket, due);
+        }
+        group.add(waiter);
+        const slot = Math.floor(due / bucket.slotMs);
+        bucket.perSlot.set(slot, (bucket.perSlot.get(slot) ?? 0) + 1);
+        bucket.size++;
+        arm(bucket);
+      });
+    },
+    close: end,
+  };
+}
+
+/** One wait of a stream that keeps no ticker: `sampleTicker(...signals).next(intervalMs)`, then closed. */
+export async function nextSampleTick(intervalMs: number, ...signals: AbortSignal[]): Promise<boolean> {
+  const ticker = sampleTicker(...signals);
+  try {
+    return await ticker.next(intervalMs);
+  } finally {
+    ticker.close();
+  }
 }
 
 /** Streams waiting right now, per interval (tests and leak checks). */

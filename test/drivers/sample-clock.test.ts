@@ -1,6 +1,6 @@
-import { setMaxListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { nextSampleTick, pendingSampleTicks } from '../../src/drivers/sample-clock.js';
+import { nextSampleTick, pendingSampleTicks, sampleTicker } from '../../src/drivers/sample-clock.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_000_000 });
@@ -80,4 +80,46 @@ it('waiters of different intervals keep to their own', async () => {
   await vi.advanceTimersByTimeAsync(400);
   await Promise.all([slow, fast]);
   expect(order).toEqual(['100', '500']);
+});
+
+it('a ticker watches its signals once for its life, and an abort ends the wait and every later one', async () => {
+  const abort = new AbortController();
+  const ticker = sampleTicker(abort.signal, never);
+  const listenersBefore = getEventListeners(never, 'abort').length;
+  for (let i = 0; i < 3; i++) {
+    const tick = ticker.next(1000);
+    expect(getEventListeners(abort.signal, 'abort')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await tick).toBe(true);
+  }
+  expect(getEventListeners(never, 'abort').length).toBe(listenersBefore);
+  const pending = ticker.next(1000);
+  expect(pendingSampleTicks()).toBe(1);
+  abort.abort(new Error('closed'));
+  expect(await pending).toBe(false);
+  expect(pendingSampleTicks()).toBe(0);
+  expect(vi.getTimerCount()).toBe(0);
+  expect(getEventListeners(never, 'abort').length).toBe(listenersBefore - 1);
+  expect(await ticker.next(1000)).toBe(false);
+});
+
+it('closing a ticker ends its pending wait and removes its listeners', async () => {
+  const abort = new AbortController();
+  const ticker = sampleTicker(abort.signal);
+  const tick = ticker.next(1000);
+  ticker.close();
+  expect(await tick).toBe(false);
+  expect(pendingSampleTicks()).toBe(0);
+  expect(vi.getTimerCount()).toBe(0);
+  expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+  expect(await ticker.next(1000)).toBe(false);
+});
+
+it('a ticker made on an aborted signal never waits', async () => {
+  const abort = new AbortController();
+  abort.abort(new Error('gone'));
+  const ticker = sampleTicker(abort.signal);
+  expect(await ticker.next(1000)).toBe(false);
+  expect(pendingSampleTicks()).toBe(0);
+  expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
 });

@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readTaskLog } from '../../src/agent/log-reader.js';
 import {
   listLogFiles,
+  pastSizeLimit,
   removeAllocationLogs,
   rotateLog,
   type TaskLogPaths,
@@ -49,6 +50,17 @@ async function readAll(paths: TaskLogPaths, options: Partial<Parameters<typeof r
 }
 
 describe('task log rotation', () => {
+  it('checks the live file against max_file_size with one stat: past the limit only when larger', () => {
+    const paths = setup();
+    const policy = { maxFiles: 3, maxFileSizeBytes: 10 };
+    const live = paths.live('stdout');
+    expect(pastSizeLimit(live, policy)).toBe(false); // not written yet
+    writeFileSync(live, '0123456789');
+    expect(pastSizeLimit(live, policy)).toBe(false);
+    appendFileSync(live, 'x');
+    expect(pastSizeLimit(live, policy)).toBe(true);
+  });
+
   it('copies the live file past max_file_size, truncates it, and keeps max_files files in all', () => {
     const paths = setup();
     const policy = { maxFiles: 3, maxFileSizeBytes: 10 };

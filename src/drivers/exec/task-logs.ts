@@ -83,11 +83,20 @@ function rotatedIndexes(paths: TaskLogPaths, stream: LogStream): number[] {
 
 const sizeOf = (path: string) => {
   try {
-    return statSync(path).size;
+    return statSync(path, { throwIfNoEntry: false })?.size;
   } catch {
     return undefined;
   }
 };
+
+/**
+ * Whether a live log file (its path computed once) is past the limit: the check every task's
+ * rotation timer makes each second. One `stat`; no path is built and nothing is listed.
+ */
+export function pastSizeLimit(livePath: string, policy: LogPolicy): boolean {
+  const size = sizeOf(livePath);
+  return size !== undefined && size > policy.maxFileSizeBytes;
+}
 
 /** A stream's files in order, oldest first, the live one last (absent before the task first ran). */
 export function listLogFiles(paths: TaskLogPaths, stream: LogStream): LogFile[] {

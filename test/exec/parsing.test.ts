@@ -1,9 +1,12 @@
 /** Parsers of /proc and cgroup text, and layout detection from mountinfo (no processes needed). */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cgroupName, detectCgroupLayout, parseCgroupMounts } from '../../src/drivers/exec/cgroups.js';
 import { flatKeyValue, parseFlatKeyed, parseSingleValue } from '../../src/drivers/exec/held-file.js';
 import { parseCpuinfoMhz } from '../../src/drivers/exec/host-cpu.js';
-import { parseStat, readPageSize, statusKb } from '../../src/drivers/exec/proc-reader.js';
+import { PidReader, parseStat, readPageSize, statusKb } from '../../src/drivers/exec/proc-reader.js';
 
 const HYBRID_MOUNTINFO = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -55,6 +58,39 @@ describe('/proc parsing', () => {
       starttime: 12345,
       rss: 77,
     });
+  });
+
+  it('a held reader takes the same fields from the bytes, in place, and keeps them when a read fails', () => {
+    const procRoot = mkdtempSync(join(tmpdir(), 'taskpulse-proc-fixture-'));
+    try {
+      mkdirSync(join(procRoot, '4242'));
+      const statOf = (utime: number) =>
+        `4242 (we ird) (name) S 7 42 42 0 -1 4194304 0 0 0 0 ${utime} 30 5 6 20 -2 3 0 12345 1000 77 0\n`;
+      writeFileSync(join(procRoot, '4242', 'stat'), statOf(250));
+      writeFileSync(join(procRoot, '4242', 'statm'), '2500 900 100 1 0 300 0\n');
+      const reader = PidReader.open(4242, { procRoot, pageSize: 4096 });
+      expect(reader?.starttime).toBe(12345);
+      const first = reader?.read();
+      expect(first).toEqual({
+        ppid: 7,
+        utime: 250,
+        stime: 30,
+        cutime: 5,
+        cstime: 6,
+        numThreads: 3,
+        rssBytes: 900 * 4096,
+        swapBytes: undefined,
+      });
+      writeFileSync(join(procRoot, '4242', 'stat'), statOf(1234567));
+      expect(reader?.read()).toBe(first); // one object per reader, updated in place
+      expect(first?.utime).toBe(1234567);
+      writeFileSync(join(procRoot, '4242', 'stat'), '4242 no command name');
+      expect(() => reader?.read()).toThrow(/unreadable \/proc stat/);
+      expect(first?.utime).toBe(1234567);
+      reader?.close();
+    } finally {
+      rmSync(procRoot, { recursive: true, force: true });
+    }
   });
 
   it('reads kB lines of status as bytes and absent lines as unknown', () => {

@@ -57,13 +57,27 @@ export class HeldFile {
 
   /** The whole file as latin1 text (these files are ASCII). Throws ESRCH/ENOENT once the owner is gone. */
   read(): string {
+    const length = this.readBytes();
+    return this.buffer.toString('latin1', 0, length);
+  }
+
+  /**
+   * Reads the whole file into `bytes` and returns its length: for parsers that take numbers straight
+   * from the bytes (no string per read). `bytes` is valid until the next read.
+   */
+  readBytes(): number {
     if (this.fd === undefined) throw Object.assign(new Error(`closed: ${this.path}`), { code: 'ESRCH' });
     for (;;) {
       const length = readSync(this.fd, this.buffer, 0, this.buffer.length, 0);
       // A full buffer may mean the file is longer: grow and read again (rare; memory.stat, status).
-      if (length < this.buffer.length) return this.buffer.toString('latin1', 0, length);
+      if (length < this.buffer.length) return length;
       this.buffer = Buffer.allocUnsafe(this.buffer.length * 2);
     }
+  }
+
+  /** The buffer the last `readBytes()` filled. */
+  get bytes(): Buffer {
+    return this.buffer;
   }
 
   close(): void {

@@ -79,6 +79,56 @@ export function statusKb(text: string, name: string): number | undefined {
   return Number.isFinite(value) ? value * 1024 : undefined;
 }
 
+const CLOSE_PAREN = 0x29;
+const SPACE = 0x20;
+const MINUS = 0x2d;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+
+/** The fields after the command name: what `PidReader` fills on each read (f[0] is the state, 0). */
+const STAT_FIELDS = 22;
+const statFields = new Float64Array(STAT_FIELDS);
+
+/**
+ * `parseStat` for the sampling loop: the same fields, taken straight from the bytes into
+ * `statFields` (22 numbers); no text and no slice per field. Throws as `parseStat` does when there is
+ * no command name.
+ */
+function parseStatBytes(bytes: Buffer, length: number): void {
+  let close = length - 1;
+  while (close >= 0 && bytes[close] !== CLOSE_PAREN) close--;
+  if (close < 0)
+    throw new Error(`unreadable /proc stat: ${bytes.toString('latin1', 0, Math.min(length, 40))}`);
+  let at = close + 2;
+  for (let index = 0; index < STAT_FIELDS; index++) {
+    let value = 0;
+    const negative = at < length && bytes[at] === MINUS;
+    if (negative) at++;
+    for (; at < length; at++) {
+      const byte = bytes[at] as number;
+      if (byte < DIGIT_0 || byte > DIGIT_9) break;
+      value = value * 10 + (byte - DIGIT_0);
+    }
+    statFields[index] = negative ? -value : value;
+    while (at < length && bytes[at] !== SPACE) at++;
+    at++;
+  }
+}
+
+/** The first run of digits after the first space: `statm`'s resident pages, from the bytes. */
+function statmResidentBytes(bytes: Buffer, length: number): number {
+  let at = bytes.indexOf(SPACE) + 1;
+  if (at <= 0 || at >= length) return Number.NaN;
+  let value = 0;
+  const start = at;
+  for (; at < length; at++) {
+    const byte = bytes[at] as number;
+    if (byte < DIGIT_0 || byte > DIGIT_9) break;
+    value = value * 10 + (byte - DIGIT_0);
+  }
+  return at === start ? Number.NaN : value;
+}
+
 export interface ProcSample {
   ppid: number;
   /** Clock ticks, cumulative; `cutime`/`cstime` are the waited-for children's. */
@@ -120,6 +170,16 @@ export class PidReader {
   /** Thread count seen by the last `read()`, and the one the children files were opened for. */
   private lastThreads = 1;
   private knownThreads = -1;
+  private readonly figures: ProcSample = {
+    ppid: 0,
+    utime: 0,
+    stime: 0,
+    cutime: 0,
+    cstime: 0,
+    numThreads: 0,
+    rssBytes: 0,
+    swapBytes: undefined,
+  };
 
   private constructor(
     readonly pid: number,
@@ -151,25 +211,35 @@ export class PidReader {
     }
   }
 
-  /** The current figures, or undefined once the process is gone (normal mid-sample, not an error). */
+  /**
+   * The current figures, or undefined once the process is gone (normal mid-sample, not an error).
+   * One object per reader, updated in place by each read that succeeds (a failed read leaves the
+   * last figures): the sampler keeps it as the process's last reading.
+   */
   read(): ProcSample | undefined {
     try {
-      const stat = parseStat(this.stat.read());
-      this.lastThreads = stat.numThreads;
-      const memory = this.memory.read();
-      const status = this.hasStatus ? memory : undefined;
-      return {
-        ppid: stat.ppid,
-        utime: stat.utime,
-        stime: stat.stime,
-        cutime: stat.cutime,
-        cstime: stat.cstime,
-        numThreads: stat.numThreads,
-        rssBytes: status
-          ? (statusKb(status, 'VmRSS') ?? stat.rss * this.pageSize)
-          : statmResident(memory) * this.pageSize,
-        swapBytes: status ? statusKb(status, 'VmSwap') : undefined,
-      };
+      parseStatBytes(this.stat.bytes, this.stat.readBytes());
+      const threads = statFields[17] as number;
+      let rssBytes: number;
+      let swapBytes: number | undefined;
+      if (this.hasStatus) {
+        const status = this.memory.read();
+        rssBytes = statusKb(status, 'VmRSS') ?? (statFields[21] as number) * this.pageSize;
+        swapBytes = statusKb(status, 'VmSwap');
+      } else {
+        rssBytes = statmResidentBytes(this.memory.bytes, this.memory.readBytes()) * this.pageSize;
+      }
+      this.lastThreads = threads;
+      const figures = this.figures;
+      figures.ppid = statFields[1] as number;
+      figures.utime = statFields[11] as number;
+      figures.stime = statFields[12] as number;
+      figures.cutime = statFields[13] as number;
+      figures.cstime = statFields[14] as number;
+      figures.numThreads = threads;
+      figures.rssBytes = rssBytes;
+      figures.swapBytes = swapBytes;
+      return figures;
     } catch (error) {
       if (isGoneError(error)) return undefined;
       throw error;

@@ -24,6 +24,7 @@ import {
   emptyCpuStats,
   emptyMemoryStats,
   MEMORY_FIELDS,
+  type MemoryMeasurement,
   type MemoryStats,
   type ResourceUsage,
   type TaskResourceUsage,
@@ -86,6 +87,29 @@ interface Tracked extends CpuTrackers {
 
 const NS_PER_MS = 1e6;
 
+/**
+ * The `measured` list of a CPU reading, by which figures it has (bits: primed 1, system 2, user 4,
+ * ticks 8): built once per shape, copied per sample (a sample owns its arrays; consumers may add).
+ */
+const cpuMeasuredShapes: (readonly CpuMeasurement[] | undefined)[] = [];
+function cpuMeasured(primed: boolean, system: boolean, user: boolean, ticks: boolean): CpuMeasurement[] {
+  const shape = (primed ? 1 : 0) | (system ? 2 : 0) | (user ? 4 : 0) | (ticks ? 8 : 0);
+  let names = cpuMeasuredShapes[shape];
+  if (!names) {
+    const list: CpuMeasurement[] = [];
+    if (system && primed) list.push('System Mode');
+    if (user && primed) list.push('User Mode');
+    if (primed) list.push('Percent');
+    if (primed && ticks) list.push('Total Ticks');
+    list.push('Total Time');
+    if (user) list.push('User Time');
+    if (system) list.push('System Time');
+    names = list;
+    cpuMeasuredShapes[shape] = names;
+  }
+  return names.slice();
+}
+
 /** CPU stats from cumulative times: times always, percents from the second reading on. */
 export function cpuStatsOf(
   trackers: CpuTrackers,
@@ -94,36 +118,17 @@ export function cpuStatsOf(
   ticksMeasured: boolean,
 ): CpuStats {
   const cpu = emptyCpuStats();
-  const measured: CpuMeasurement[] = [];
   const primed = trackers.primed;
   trackers.primed = true;
   cpu.percent = trackers.total.percent(times.totalMs, at);
-  if (times.systemMs !== undefined) {
-    cpu.systemMode = trackers.system.percent(times.systemMs, at);
-    if (primed) measured.push('System Mode');
-  }
-  if (times.userMs !== undefined) {
-    cpu.userMode = trackers.user.percent(times.userMs, at);
-    if (primed) measured.push('User Mode');
-  }
-  if (primed) {
-    measured.push('Percent');
-    cpu.totalTicks = trackers.total.ticks(cpu.percent);
-    if (ticksMeasured) measured.push('Total Ticks');
-  } else {
-    cpu.percent = 0;
-  }
+  if (times.systemMs !== undefined) cpu.systemMode = trackers.system.percent(times.systemMs, at);
+  if (times.userMs !== undefined) cpu.userMode = trackers.user.percent(times.userMs, at);
+  if (primed) cpu.totalTicks = trackers.total.ticks(cpu.percent);
+  else cpu.percent = 0;
   cpu.totalTime = Math.round(times.totalMs * NS_PER_MS);
-  measured.push('Total Time');
-  if (times.userMs !== undefined) {
-    cpu.userTime = Math.round(times.userMs * NS_PER_MS);
-    measured.push('User Time');
-  }
-  if (times.systemMs !== undefined) {
-    cpu.systemTime = Math.round(times.systemMs * NS_PER_MS);
-    measured.push('System Time');
-  }
-  cpu.measured = measured;
+  if (times.userMs !== undefined) cpu.userTime = Math.round(times.userMs * NS_PER_MS);
+  if (times.systemMs !== undefined) cpu.systemTime = Math.round(times.systemMs * NS_PER_MS);
+  cpu.measured = cpuMeasured(primed, times.systemMs !== undefined, times.userMs !== undefined, ticksMeasured);
   return cpu;
 }
 
@@ -148,22 +153,42 @@ const CGROUP_MEMORY_FIELDS = [
   'kernelMaxUsage',
 ] as const satisfies readonly (keyof CgroupUsage & keyof MemoryStats)[];
 
+/** `measured` lists of task memory by the set of fields read (a bit per MEMORY_FIELDS entry). */
+const memoryMeasuredShapes = new Map<number, readonly MemoryMeasurement[]>();
+function memoryMeasured(fields: number): MemoryMeasurement[] {
+  let names = memoryMeasuredShapes.get(fields);
+  if (!names) {
+    names = MEMORY_FIELDS.filter((_, index) => fields & (1 << index)).map(([, name]) => name);
+    memoryMeasuredShapes.set(fields, names);
+  }
+  return names.slice();
+}
+const MEMORY_FIELD_BIT = new Map<keyof MemoryStats, number>(
+  MEMORY_FIELDS.map(([field], index) => [field, 1 << index]),
+);
+const RSS_BIT = MEMORY_FIELD_BIT.get('rss') as number;
+const SWAP_BIT = MEMORY_FIELD_BIT.get('swap') as number;
+const CGROUP_MEMORY_BITS = CGROUP_MEMORY_FIELDS.map((field) => MEMORY_FIELD_BIT.get(field) as number);
+
 /** Task memory: RSS from the processes, every other figure from the cgroup where it has it. */
 function taskMemory(rss: number, swap: number | undefined, usage: CgroupUsage | undefined): MemoryStats {
   const memory = emptyMemoryStats();
   memory.rss = rss;
-  if (swap !== undefined) memory.swap = swap;
-  const has = new Set<string>(['rss']);
-  if (swap !== undefined) has.add('swap');
+  let fields = RSS_BIT;
+  if (swap !== undefined) {
+    memory.swap = swap;
+    fields |= SWAP_BIT;
+  }
   if (usage) {
-    for (const field of CGROUP_MEMORY_FIELDS) {
+    for (let index = 0; index < CGROUP_MEMORY_FIELDS.length; index++) {
+      const field = CGROUP_MEMORY_FIELDS[index] as (typeof CGROUP_MEMORY_FIELDS)[number];
       const value = usage[field];
       if (value === undefined) continue;
       memory[field] = value;
-      has.add(field);
+      fields |= CGROUP_MEMORY_BITS[index] as number;
     }
   }
-  memory.measured = MEMORY_FIELDS.filter(([field]) => has.has(field)).map(([, name]) => name);
+  memory.measured = memoryMeasured(fields);
   return memory;
 }
 
@@ -200,14 +225,17 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     tracked.delete(pid);
   };
 
-  /** Reads `pid`; a reader whose process is gone is dropped and, if the pid was reused, replaced. */
-  const readPid = (pid: number): [Tracked, ProcSample] | undefined => {
+  /**
+   * Reads `pid` (its figures are then the entry's `last`); a reader whose process is gone is dropped
+   * and, if the pid was reused, replaced.
+   */
+  const readPid = (pid: number): Tracked | undefined => {
     let entry = tracked.get(pid);
     if (entry) {
       const figures = entry.reader.read();
       if (figures) {
         entry.last = figures;
-        return [entry, figures];
+        return entry;
       }
       leave(pid);
     }
@@ -218,7 +246,7 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     const figures = reader.read();
     if (figures) {
       entry.last = figures;
-      return [entry, figures];
+      return entry;
     }
     drop(pid);
     return undefined;
@@ -236,17 +264,26 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
 
   const treeRescanMs = options.treeRescanMs ?? 5000;
   let lastWalkAt = Number.NEGATIVE_INFINITY;
+  /** The processes read by the current sample (reused: a sample uses it before it returns). */
+  const read = new Map<number, Tracked>();
+  /** The tracked pids as a sample starts (reused), since reading may drop or replace entries. */
+  const known: number[] = [];
+  const snapshotTracked = () => {
+    known.length = 0;
+    for (const pid of tracked.keys()) known.push(pid);
+    return known;
+  };
 
-  /** The task's processes and their figures: the cgroup's pids, or the tree walked from the root. */
-  const readProcesses = (): Map<number, [Tracked, ProcSample]> => {
-    const read = new Map<number, [Tracked, ProcSample]>();
+  /** The task's processes, each read: the cgroup's pids, or the tree walked from the root. */
+  const readProcesses = (): Map<number, Tracked> => {
+    read.clear();
     let between = tracked.size > 0 && monotonic() - lastWalkAt < treeRescanMs;
     if (between) {
       // Between walks: the processes found last time (the walk is ~85 % of a sample's cost; listing
       // `cgroup.procs`, which v1 lets no fd hold, cost a cgroup sample 3× a /proc one).
-      for (const pid of [...tracked.keys()]) {
-        const result = readPid(pid);
-        if (result) read.set(pid, result);
+      for (const pid of snapshotTracked()) {
+        const entry = readPid(pid);
+        if (entry) read.set(pid, entry);
         // In a cgroup, a process that left may have handed over to others: list them now.
         else if (cgroup) between = false;
       }
@@ -256,8 +293,8 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
       const pids = cgroup.pids();
       if (!pids.includes(rootPid)) pids.push(rootPid);
       for (const pid of pids) {
-        const result = readPid(pid);
-        if (result) read.set(pid, result);
+        const entry = readPid(pid);
+        if (entry) read.set(pid, entry);
       }
     } else if (!between) {
       lastWalkAt = monotonic();
@@ -266,25 +303,26 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
       const seen = new Set(queue);
       for (let i = 0; i < queue.length; i++) {
         const pid = queue[i]!;
-        const result = readPid(pid);
-        if (!result) continue;
-        read.set(pid, result);
-        for (const child of result[0].reader.children()) {
+        const entry = readPid(pid);
+        if (!entry) continue;
+        read.set(pid, entry);
+        for (const child of entry.reader.children()) {
           if (seen.has(child)) continue;
           seen.add(child);
           queue.push(child);
         }
       }
     }
-    for (const pid of [...tracked.keys()]) if (!read.has(pid)) leave(pid, read);
+    for (const pid of snapshotTracked()) if (!read.has(pid)) leave(pid, read);
     return read;
   };
 
   /** The task's times from its processes (no cgroup): live processes, their waited-for children, departed. */
-  const treeTimes = (processes: Map<number, [Tracked, ProcSample]>): CpuTimes => {
+  const treeTimes = (processes: Map<number, Tracked>): CpuTimes => {
     let user = departed.user;
     let system = departed.system;
-    for (const [, figures] of processes.values()) {
+    for (const { last: figures } of processes.values()) {
+      if (!figures) continue;
       user += figures.utime + figures.cutime;
       system += figures.stime + figures.cstime;
     }
@@ -305,17 +343,19 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
       const perPid: Record<string, ResourceUsage> = {};
       let rss = 0;
       let swap: number | undefined;
-      for (const [pid, [entry, figures]] of processes) {
+      for (const [pid, entry] of processes) {
+        const figures = entry.last as ProcSample;
         const userMs = figures.utime * msPerTick;
         const systemMs = figures.stime * msPerTick;
         const memory = emptyMemoryStats();
         memory.rss = figures.rssBytes;
         rss += figures.rssBytes;
-        memory.measured.push('RSS');
         if (figures.swapBytes !== undefined || noSwapOnHost) {
           memory.swap = figures.swapBytes ?? 0;
           swap = (swap ?? 0) + memory.swap;
-          memory.measured.push('Swap');
+          memory.measured = ['RSS', 'Swap'];
+        } else {
+          memory.measured = ['RSS'];
         }
         perPid[pid] = {
           memory,

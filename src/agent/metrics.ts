@@ -108,11 +108,19 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
   /** Prometheus name → Nomad's dotted name, for the JSON form. */
   const dottedNames = new Map<string, string>();
   /**
-   * Each task's latest published figures. A sample only replaces its task's entry; the gauges are
-   * filled from here when scraped (`collect`). Setting every gauge on every sample hashed the five
-   * labels once per figure per sample: ~25 µs a sample with 1,000 tasks, scraped or not.
+   * Each task's latest sample event. A sample only replaces its task's entry; the gauges are
+   * registered and filled from here when scraped (`collect`). Setting every gauge on every sample
+   * hashed the five labels once per figure per sample (~25 µs a sample with 1,000 tasks), and the
+   * event's `metrics` map is built only when read: here, at a scrape.
    */
-  const latest = new Map<string, { labels: MetricLabels; metrics: Map<string, number> }>();
+  const latest = new Map<
+    string,
+    { labels: MetricLabels; stats: { readonly metrics: Map<string, number> } }
+  >();
+  /** A gauge per metric name published so far, registered before a scrape collects them. */
+  const registerGauges = () => {
+    for (const { stats } of latest.values()) for (const name of stats.metrics.keys()) gauge(name);
+  };
 
   const gauge = (metric: string) => {
     let found = gauges.get(metric);
@@ -125,8 +133,8 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
         registers: [registry],
         collect() {
           this.reset();
-          for (const { labels, metrics } of latest.values()) {
-            const value = metrics.get(metric);
+          for (const { labels, stats } of latest.values()) {
+            const value = stats.metrics.get(metric);
             if (value !== undefined) this.set(labels, value);
           }
         },
@@ -137,16 +145,16 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
     return found;
   };
 
-  const onStats = ({ metrics, ...ref }: TaskBusEvents['task:stats']) => {
-    const known = latest.get(ref.taskId);
+  const onStats = (stats: TaskBusEvents['task:stats']) => {
+    const known = latest.get(stats.taskId);
     // A field that stops being published (it went back to an unmeasured 0) loses its series at the
-    // next scrape: only this map says what is there.
-    const labels = known?.labels ?? options.labelsFor(ref);
-    if (!labels) return;
-    latest.set(ref.taskId, { labels, metrics });
-    // A gauge is registered as its first value arrives (a new metric name is rare after the start).
-    if (!known) for (const name of metrics.keys()) gauge(name);
-    else for (const name of metrics.keys()) if (!known.metrics.has(name)) gauge(name);
+    // next scrape: only the latest event says what is there.
+    if (known) {
+      known.stats = stats;
+      return;
+    }
+    const labels = options.labelsFor(stats);
+    if (labels) latest.set(stats.taskId, { labels, stats });
   };
   const onEnded = (ref: TaskRef) => {
     latest.delete(ref.taskId);
@@ -169,12 +177,15 @@ export function createMetricsSink(options: MetricsSinkOptions): MetricsSink {
     registry,
     prefix,
     contentType: registry.contentType,
-    // Merged at each scrape: the usage gauges are registered as their first values arrive.
-    prometheus: () =>
-      options.processMetrics
+    // Merged at each scrape: the usage gauges are registered then, for every metric name published.
+    prometheus: () => {
+      registerGauges();
+      return options.processMetrics
         ? Registry.merge([registry, processMetricsRegistry()]).metrics()
-        : registry.metrics(),
+        : registry.metrics();
+    },
     async json() {
+      registerGauges();
       const metrics = await registry.getMetricsAsJSON();
       const gaugesJson = metrics
         .filter((metric) => String(metric.type) === 'gauge')

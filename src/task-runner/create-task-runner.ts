@@ -14,7 +14,7 @@ import type { ExitResult, TaskDriver, TaskHandle, TaskSpec } from '../drivers/co
 import { publishableMetrics, type TaskResourceUsage } from '../drivers/usage.js';
 import { isValidSample } from '../drivers/validate-sample.js';
 import { acquireSharedRoot, createSupervisorRoot, type InspectOption } from '../runtime/actor-system.js';
-import type { TaskBus, TaskEvent, TaskRef } from '../runtime/bus.js';
+import type { TaskBus, TaskBusEvents, TaskEvent, TaskRef } from '../runtime/bus.js';
 import { CALL_CANCELLED, type CallArgs, fromCall } from '../runtime/call-actor.js';
 import { createEffectsRegistry } from '../runtime/effects-registry.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
@@ -105,6 +105,22 @@ const MAX_TASK_EVENTS = 10;
  * `Object.assign` onto a fresh literal keeps one shape per call site.
  */
 const withRef = <T extends object>(ref: TaskRef, fields: T): TaskRef & T => Object.assign({}, ref, fields);
+
+/**
+ * The bus event of one sample. `metrics` is built when first read (the metrics sink reads it when
+ * scraped): the map of every publishable figure was built for every sample of every task, read or not.
+ */
+function statsEvent(ref: TaskRef, sample: TaskResourceUsage): TaskBusEvents['task:stats'] {
+  let metrics: Map<string, number> | undefined;
+  return {
+    ...ref,
+    sample,
+    get metrics() {
+      metrics ??= publishableMetrics(sample.resourceUsage);
+      return metrics;
+    },
+  };
+}
 
 function toTaskExit(result: ExitResult): TaskExit {
   const exit: TaskExit = { exitCode: result.exitCode, signal: result.signal, oomKilled: result.oomKilled };
@@ -228,10 +244,7 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
 
   updateStats(sample: TaskResourceUsage): void {
     this.latest = { sample, exited: false };
-    this.bus?.emit(
-      'task:stats',
-      withRef(this.ref, { sample, metrics: publishableMetrics(sample.resourceUsage) }),
-    );
+    this.bus?.emit('task:stats', statsEvent(this.ref, sample));
   }
 
   private markExited(): void {

@@ -5,6 +5,7 @@ import {
   createTaskRunner,
   type MockDriver,
   type MockTaskScript,
+  publishableMetrics,
   type TaskBusEvents,
   type TaskRunner,
 } from '../../src/index.js';
@@ -166,6 +167,23 @@ describe('task runner', () => {
     expect(latest?.sample.resourceUsage.cpu?.percent).toBe(10);
     expect(seen.filter((t) => t === 'task:stats')).toHaveLength(3);
     expect(seen.lastIndexOf('task:stats')).toBeLessThan(seen.indexOf('task:stats-ended'));
+    expectNothingLeft(runner, driver);
+  });
+
+  it("a sample's bus event names the task and carries its publishable metrics, the same map at each read", async () => {
+    const { runner, driver, bus } = runnerFor({ runForMs: 1500 }, { jobType: 'batch' });
+    const events: TaskBusEvents['task:stats'][] = [];
+    bus.on('task:stats', (event) => events.push(event));
+    runner.start();
+    await vi.advanceTimersByTimeAsync(2000);
+    await runner.done;
+    expect(events.length).toBeGreaterThan(0);
+    for (const event of events) {
+      expect(event).toMatchObject({ taskId: 'alloc-1/web', name: 'web', allocId: 'alloc-1' });
+      expect(event.metrics).toEqual(publishableMetrics(event.sample.resourceUsage));
+      expect(event.metrics.size).toBeGreaterThan(0);
+      expect(event.metrics).toBe(event.metrics);
+    }
     expectNothingLeft(runner, driver);
   });
 

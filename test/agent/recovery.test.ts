@@ -204,8 +204,10 @@ describe('agent state and recovery (issue 13)', () => {
     const one = await firstAgent(mock);
     await one.agent.stop({ mode: 'detach' });
     const [idA, idB] = taskIds(one.agent);
-    // As a crash after a restart's fork of a and before the write of `starting` leaves it (a
-    // `starting` task without a handle is looked up by `inspectTask` first, which the mock has).
+    // As a crash after a restart's fork of a and before the write of `starting` leaves it. The
+    // driver cannot look tasks up by id (the exec driver in process): a task it does not know may
+    // still run, so it is cleared first.
+    const { inspectTask: _, ...withoutInspect } = mock;
     const path = join(dir, STATE_FILE);
     const state = JSON.parse(readFileSync(path, 'utf8'));
     const savedA = state.allocations[0].tasks.find((task: { name: string }) => task.name === 'a');
@@ -213,7 +215,7 @@ describe('agent state and recovery (issue 13)', () => {
     writeFileSync(path, JSON.stringify(state));
     const order: string[] = [];
     const clearing: TaskDriver = {
-      ...mock,
+      ...withoutInspect,
       async clearTasks(specs) {
         order.push(`clear ${specs.map((spec) => spec.id).join(',')}`);
         return { [idA!]: [4242] };
@@ -235,6 +237,28 @@ describe('agent state and recovery (issue 13)', () => {
     expect(taskIds(two)).toEqual([idA, idB]);
   });
 
+  it('a task saved as restarting that its driver still runs by id (a plugin) is re-attached, not started again', async () => {
+    const mock = createMockDriver();
+    const one = await firstAgent(mock);
+    await one.agent.stop({ mode: 'detach' });
+    // The restart's fork came before the state write of `starting`: the driver runs it, by its id.
+    const path = join(dir, STATE_FILE);
+    const state = JSON.parse(readFileSync(path, 'utf8'));
+    const savedA = state.allocations[0].tasks.find((task: { name: string }) => task.name === 'a');
+    savedA.state = 'restarting';
+    delete savedA.handle;
+    writeFileSync(path, JSON.stringify(state));
+    const bus = createBus();
+    const seen = watch(bus);
+    const two = createAgent({ jobs: [JOB], drivers: { mock }, dataDir: dir, bus });
+    await two.start();
+    await until('a re-attached', () =>
+      seen.events.some((e) => e.task === 'a' && e.type === 'Recovered') ? true : undefined,
+    );
+    expect(seen.events.filter((e) => e.task === 'a').map((e) => e.type)).toEqual(['Received', 'Recovered']);
+    expect(mock.calls.startTask, 'nothing started a second time').toBe(2);
+  });
+
   it('a driver that fails to clear is one warn line, and the task still starts', async () => {
     const mock = createMockDriver();
     const one = await firstAgent(mock);
@@ -246,8 +270,9 @@ describe('agent state and recovery (issue 13)', () => {
     const logs = captureLogs();
     const bus = createBus();
     const seen = watch(bus);
+    const { inspectTask: _, ...withoutInspect } = mock;
     const failing: TaskDriver = {
-      ...mock,
+      ...withoutInspect,
       clearTasks: async () => {
         throw new Error('EACCES /proc');
       },

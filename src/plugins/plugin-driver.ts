@@ -96,6 +96,8 @@ export interface PluginDriver extends TaskDriver {
   readonly tasks: ReadonlyMap<string, { spec: TaskSpec; handle: TaskHandle }>;
   /** Re-attaches a task by what `tasks` holds for it (saved, perhaps by an earlier host). */
   recoverTask(spec: TaskSpec, handle: TaskHandle): Promise<void>;
+  /** The plugin's InspectTask (NOT_FOUND, or not implemented by the plugin, rejects). */
+  inspectTask(taskId: string): Promise<TaskStatus>;
   /** Shuts the plugin down (controller Shutdown, then SIGKILL after the grace period). */
   stop(): Promise<void>;
   /**

@@ -152,6 +152,30 @@ describe('exec plugin outliving its host (reattach)', () => {
     expect(existsSync(saved.reattach.address.slice('unix:'.length))).toBe(false);
   }, 40_000);
 
+  it('a host killed after StartTask, before it saved the handle: the next one finds the task by id in the plugin and gets its handle again, never a second copy', async () => {
+    const { saved, logDir, execLogDir } = await hostThatDies();
+    const [long, quick] = saved.tasks as [Saved['tasks'][0], Saved['tasks'][0]];
+    const { driver } = await attach(saved, logDir, execLogDir);
+    // What an agent does with a task saved `starting` without a handle: InspectTask by id.
+    const status = await driver.inspectTask(long.spec.id);
+    expect(status).toEqual({ handle: long.handle, state: 'running' });
+    // And with one saved before its start (`pending`): StartTask again, answered with the handle.
+    expect(await driver.startTask(long.spec)).toEqual(long.handle);
+    expect(driver.tasks.get(long.spec.id)?.handle, 'the host supervises the same process').toEqual(
+      long.handle,
+    );
+    // A task whose run ended while no host watched: inspected with its exit, and started anew.
+    await waitFor('the quick task to exit', () => !live(quick.handle.pid!), 5000);
+    expect(await driver.inspectTask(quick.spec.id)).toMatchObject({ state: 'exited', exit: { exitCode: 5 } });
+    const again = await driver.startTask(quick.spec);
+    expect(again.pid).not.toBe(quick.handle.pid);
+    expect(await driver.waitTask(quick.spec.id)).toMatchObject({ exitCode: 5 });
+    await expect(driver.inspectTask('ra/none')).rejects.toThrow(/not found/);
+    await driver.stop();
+    await waitFor('the tree gone', () => pidsInGroup(long.handle.pid!).length === 0, 3000);
+    expect(live(saved.reattach.pid)).toBe(false);
+  }, 40_000);
+
   it('the saved plugin is gone too: a new plugin is launched and re-attaches the tasks by their handles', async () => {
     const { saved, logDir, execLogDir } = await hostThatDies();
     const long = saved.tasks[0]!;

@@ -124,7 +124,7 @@ export interface TaskRunnerContext {
   /** A user asked for a restart (not the policy): the next start comes at once. */
   restartRequested: boolean;
   failed: boolean;
-  /** The final state, once reached. */
+  /** The final state, once reached: 'dead' until `detached` (the other final state) says otherwise. */
   outcome: 'dead' | 'detached';
   /** What an earlier agent saved of the task (see `RecoveredRunner`). */
   recovered: RecoveredRunner | undefined;
@@ -686,7 +686,8 @@ export const taskRunnerMachine = setup({
     },
     dead: {
       type: 'final',
-      entry: [{ type: 'runHooks', params: { phase: 'stop' } }, assign({ outcome: 'dead' as const })],
+      // `outcome` is 'dead' from the start: only `detached` changes it.
+      entry: { type: 'runHooks', params: { phase: 'stop' } },
     },
     detached: {
       // The agent is leaving and the task lives on: hooks stop quietly, the task is not touched.

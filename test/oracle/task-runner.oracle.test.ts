@@ -23,6 +23,7 @@ import {
 } from './task-runner.check.js';
 import {
   type Effect,
+  type RecoverMode,
   type RunnerConfig,
   type RunnerEvent,
   type RunnerEventKey,
@@ -196,6 +197,15 @@ describe('kill and shutdown from every live state, with their events and hooks',
     const walk = walkInto('killFailed');
     expect(stepRunner(walk.record, ev('kill'), config, Date.now())).toBeUndefined();
     checkStep(runner, config, walk, ev('kill'), new Set());
+  });
+
+  it('pending + recover with a mode no saved state has: no row, nothing changes (dead is not the fallback)', () => {
+    // recovery-plan.ts only ever sends the three modes; the machine must not read anything else as
+    // "dead" (the last of its recover branches) or take a branch whose guard is lost.
+    const walk = walkInto('pending');
+    const unknown = ev('recover', { mode: 'paused' as RecoverMode });
+    expect(stepRunner(walk.record, unknown, config, Date.now()), 'the table has no row').toBeUndefined();
+    checkStep(runner, config, walk, unknown, new Set());
   });
 
   it('a kill after an asked restart backs off afresh: its first failed stop warns, with the full deadline', () => {

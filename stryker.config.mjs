@@ -21,7 +21,7 @@ export default {
   // checker, and no tsconfig for Stryker to rewrite (vitest transpiles without one).
   checkers: [],
   tsconfigFile: 'tsconfig.stryker-none.json',
-  // docs/machines/ stays: test/diagrams.test.ts compares the published definitions with the machines.
+  // docs/machines/ stays: test/machines/published-ids.test.ts reads the machine ids published there.
   ignorePatterns: [
     'dist',
     'reports',

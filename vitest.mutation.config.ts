@@ -22,7 +22,7 @@ export const MUTATION_GROUPS = {
     'test/property/**/*.test.ts',
     'test/stats-hook/**/*.test.ts',
     // The machine's id is published (docs/machines/, `taskpulse machines`): nothing else reads it.
-    'test/diagrams.test.ts',
+    'test/machines/published-ids.test.ts',
   ],
   /** The task runner machine and its glue. */
   'task-runner': [
@@ -35,7 +35,7 @@ export const MUTATION_GROUPS = {
   'plugin-supervisor': [
     'test/oracle/load.test.ts',
     'test/machines/plugin-supervisor.test.ts',
-    'test/diagrams.test.ts',
+    'test/machines/published-ids.test.ts',
   ],
   /** restart-policy, backoff, open-error: their own properties, and the machines that use them. */
   helpers: [

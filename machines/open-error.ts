@@ -59,9 +59,12 @@ export function describeValue(value: unknown, maxLength = 120): string {
   return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }
 
-/** A short, log-friendly description of any thrown value. */
+/**
+ * A short, log-friendly description of any thrown value. Never throws, and always a string: an
+ * `Error` is read like any other value (its `message` may have been replaced by a non-string or a
+ * throwing getter, as a plain object's may).
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
   let message: unknown;
   try {
     message = field(error, 'message');

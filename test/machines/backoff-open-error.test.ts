@@ -137,4 +137,14 @@ describe('open-error', () => {
     expect(describeError(getter)).toBe('[object Object]');
     expect(describeError(null)).toBe('null');
   });
+
+  it('describeError: an Error whose message is not a string, or throws, is described, never thrown or passed on', () => {
+    expect(describeError(Object.assign(new Error('x'), { message: 42 }))).toBe('Error: 42');
+    const hostile = Object.defineProperty(new Error('x'), 'message', {
+      get() {
+        throw new Error('no');
+      },
+    });
+    expect(describeError(hostile)).toBe('[object Error]');
+  });
 });

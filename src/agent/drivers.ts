@@ -109,7 +109,7 @@ export async function resolveDrivers(
         const config = options.plugins?.get(name.slice('plugin:'.length));
         if (config) driver = await plugin(name, name.slice('plugin:'.length), config);
       } else if (!driver && name === 'exec' && options.execOutOfProcess) {
-        driver = await plugin(name, 'exec', execPluginConfig(options));
+        driver = withLeftoverClearing(await plugin(name, 'exec', execPluginConfig(options)), options.logger);
       } else if (!driver && (DRIVER_NAMES as readonly string[]).includes(name)) {
         driver = await createBuiltInDriver(name as DriverName, options);
       }
@@ -123,4 +123,32 @@ export async function resolveDrivers(
   }
   options.owned?.push(...owned);
   return drivers;
+}
+
+/**
+ * The exec plugin's tasks run in sessions of their own and outlive it. When the agent and its exec
+ * plugin die together between a fork and the state write of the task's handle, the relaunched
+ * plugin knows nothing of that process (InspectTask: not found) and would start the task beside it.
+ * The agent finds it as the in-process driver does, by the task id in its environment and its
+ * session (drivers/exec/leftovers.ts; same machine, same /proc), and kills it first. The plugin
+ * removes the task's empty cgroup before it makes it again.
+ */
+function withLeftoverClearing(plugin: PluginDriver, logger: Logger): PluginDriver {
+  return Object.assign(plugin, {
+    async clearTasks(specs: readonly { id: string }[]) {
+      const { killLeftovers } = await import('../drivers/exec/leftovers.js');
+      const pid = plugin.reattach?.pid;
+      const killed = await killLeftovers(
+        specs.map((spec) => spec.id),
+        { exclude: new Set(pid ? [process.pid, pid] : [process.pid]), timeoutMs: 2000 },
+      );
+      for (const [task, pids] of killed) {
+        logger.warn(
+          { task, pids },
+          'killed processes of the task that no driver watched (left by an agent and exec plugin that ended without them)',
+        );
+      }
+      return Object.fromEntries(killed);
+    },
+  });
 }

@@ -85,9 +85,20 @@ describe.skipIf(!isRoot).each([
   // The exec logs' dir, made by the first agent, must be writable by the agents of the same mode.
   const tmp = mkdtempSync(join(shared, 'tmp-'));
   chmodSync(tmp, 0o777);
-  const agent = (dataDir: string, job: string) => {
+  const agent = (dataDir: string, job: string, flags: string[] = []) => {
     const cli = startCli(
-      ['--log-format', 'json', 'agent', '--no-http', '--output', 'json', '--data-dir', dataDir, job],
+      [
+        '--log-format',
+        'json',
+        'agent',
+        '--no-http',
+        '--output',
+        'json',
+        '--data-dir',
+        dataDir,
+        ...flags,
+        job,
+      ],
       { TMPDIR: tmp },
       wrapper,
     );
@@ -123,8 +134,14 @@ ${Object.entries(tasks)
   const dataDirOf = freshDataDir;
 
   /** The first agent, until every task runs with its handle saved; then SIGKILLed. Its allocation id. */
-  async function runAndCrash(dataDir: string, job: string, names: string[], sleeps: string[]) {
-    const one = agent(dataDir, job);
+  async function runAndCrash(
+    dataDir: string,
+    job: string,
+    names: string[],
+    sleeps: string[],
+    flags: string[] = [],
+  ) {
+    const one = agent(dataDir, job, flags);
     const saved = await waitFor(
       'every task running with its pid saved',
       () => {
@@ -219,6 +236,38 @@ ${Object.entries(tasks)
     const killedWarns = warnsOf(two).filter((msg) => msg.startsWith('killed processes of the task'));
     expect(killedWarns, 'one warn line for each task whose process was killed').toHaveLength(2);
     await stopAndCheck(two, dataDir, allocId, sleeps);
+  });
+
+  it('--exec-plugin, the agent and its plugin killed together after the fork and before the handle was saved: the relaunched plugin does not start a second copy', {
+    timeout: 60_000,
+  }, async () => {
+    const sleep = marker();
+    used.push(sleep);
+    const job = writeJob({ forked: `exec sleep ${sleep}` });
+    const dataDir = dataDirOf();
+    const allocId = await runAndCrash(dataDir, job, ['forked'], [sleep], ['--exec-plugin']);
+    const [forked] = processesWith(sleep);
+    const plugin = (
+      JSON.parse(readFileSync(statePath(dataDir), 'utf8')) as { plugins: Record<string, { pid: number }> }
+    ).plugins.exec!.pid;
+    process.kill(plugin, 'SIGKILL');
+    await waitFor('the plugin gone', () =>
+      existsSync(`/proc/${plugin}/stat`) &&
+      !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${plugin}/stat`, 'latin1'))
+        ? undefined
+        : true,
+    );
+    // The task outlives its plugin (a session of its own), and no state names it.
+    expect(processesWith(sleep).map((found) => found.pid)).toEqual([forked!.pid]);
+    rewrite(dataDir, { forked: noHandle('starting') });
+
+    const two = agent(dataDir, job, ['--exec-plugin']);
+    await settled(two, ['forked'], [sleep]);
+    expect(processesWith(sleep)[0]!.pid, 'a new process').not.toBe(forked!.pid);
+    expect(eventsOf(two, 'forked')).toEqual(['Received', 'Recovered', 'Task Setup', 'Started']);
+    const killedWarns = warnsOf(two).filter((msg) => msg.startsWith('killed processes of the task'));
+    expect(killedWarns, 'one warn line for the task whose process was killed').toHaveLength(1);
+    await stopAndCheck(two, dataDir, allocId, [sleep]);
   });
 
   it("killed during a restart's stop (the main process gone, its child running): the child is killed, the task started once", {

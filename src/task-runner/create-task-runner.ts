@@ -331,7 +331,8 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
   observe(shared: { release(): void } | undefined): Promise<TaskRunnerOutput> {
     const actor = this.runner;
     let lastState = '';
-    const finished = new Promise<TaskRunnerOutput>((resolve, reject) => {
+    // One promise pending for the runner's life (and its `catch`), not a chain of four.
+    const done = new Promise<TaskRunnerOutput>((resolve, reject) => {
       actor.subscribe({
         next: (snapshot) => {
           const state = stateName(snapshot.value);
@@ -347,20 +348,24 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
             ),
           );
         },
-        complete: () => resolve(actor.getSnapshot().output as TaskRunnerOutput),
+        complete: () => {
+          const output = actor.getSnapshot().output as TaskRunnerOutput;
+          // Done once every hook actor it spawned is terminal too; then it leaves its shared root.
+          resolve(
+            this.stats
+              .settled()
+              .then(() => output)
+              .finally(() => shared?.release()),
+          );
+        },
         error: (error) => {
           // Stryker disable next-line StringLiteral: log text
           this.logger.error({ error: String(error) }, 'task runner crashed');
+          shared?.release();
           reject(error);
         },
       });
     });
-    const done = finished
-      .then(async (output) => {
-        await this.stats.settled();
-        return output;
-      })
-      .finally(() => shared?.release());
     done.catch(() => {});
     return done;
   }

@@ -95,7 +95,6 @@ export function createStatsHook(options: CreateStatsHookOptions): StatsHook {
  */
 class TaskStatsHook implements StatsHook, HookEffects {
   readonly actor: StatsHookActor;
-  readonly done: Promise<StatsHookOutput>;
   readonly stats: DriverStats;
   readonly updater: StatsUpdater;
   readonly random: () => number;
@@ -107,7 +106,12 @@ class TaskStatsHook implements StatsHook, HookEffects {
   private limiter: ErrorRateLimiter | undefined;
   private started = false;
   private endedBeforeStart = false;
-  private resolveDone!: (output: StatsHookOutput) => void;
+  /** How the hook ended, once it has; the first end counts. */
+  private outcome: { output: StatsHookOutput } | { error: unknown } | undefined;
+  // `done` is made when first asked for (most hooks are asked once, when their runner ends): a
+  // pending promise, its resolvers and its `catch` per task otherwise.
+  private donePromise: Promise<StatsHookOutput> | undefined;
+  private settle: { resolve(output: StatsHookOutput): void; reject(error: unknown): void } | undefined;
 
   constructor(options: CreateStatsHookOptions) {
     const { taskId } = options;
@@ -131,20 +135,37 @@ class TaskStatsHook implements StatsHook, HookEffects {
     });
     hookEffects.register(this.actor, this);
 
-    let rejectDone!: (error: unknown) => void;
-    this.done = new Promise<StatsHookOutput>((resolve, reject) => {
-      this.resolveDone = resolve;
-      rejectDone = reject;
-    });
-    this.done.catch(() => {}); // callers that await it still see the rejection
     this.actor.subscribe({
-      complete: () => this.resolveDone(this.actor.getSnapshot().output as StatsHookOutput),
+      complete: () => this.end({ output: this.actor.getSnapshot().output as StatsHookOutput }),
       error: (error) => {
         // Stryker disable next-line StringLiteral: log text
         this.logger().error({ error: String(error) }, 'stats hook crashed');
-        rejectDone(error);
+        this.end({ error });
       },
     });
+  }
+
+  get done(): Promise<StatsHookOutput> {
+    if (!this.donePromise) {
+      const { outcome } = this;
+      this.donePromise = new Promise<StatsHookOutput>((resolve, reject) => {
+        if (!outcome) this.settle = { resolve, reject };
+        else if ('output' in outcome) resolve(outcome.output);
+        else reject(outcome.error);
+      });
+      this.donePromise.catch(() => {}); // callers that await it still see the rejection
+    }
+    return this.donePromise;
+  }
+
+  private end(outcome: { output: StatsHookOutput } | { error: unknown }): void {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    const { settle } = this;
+    this.settle = undefined;
+    if (!settle) return;
+    if ('output' in outcome) settle.resolve(outcome.output);
+    else settle.reject(outcome.error);
   }
 
   private logger(): Logger {
@@ -178,14 +199,16 @@ class TaskStatsHook implements StatsHook, HookEffects {
 
   private endBeforeStart(reason: 'exited' | 'shutdown'): void {
     this.endedBeforeStart = true;
-    this.resolveDone({
-      taskId: this.options.taskId,
-      reason,
-      calls: 0,
-      samples: 0,
-      dropped: 0,
-      openErrors: 0,
-      streamEnds: 0,
+    this.end({
+      output: {
+        taskId: this.options.taskId,
+        reason,
+        calls: 0,
+        samples: 0,
+        dropped: 0,
+        openErrors: 0,
+        streamEnds: 0,
+      },
     });
   }
 

@@ -338,7 +338,11 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
     },
     sample() {
       const processes = readProcesses();
+      // The sample's time is the moment of its reading: the percents' clock and the published
+      // timestamp read together (a timestamp taken after the cgroup read and the per-pid work
+      // drifted from the percents' interval by however late the loop ran).
       const at = monotonic();
+      const timestamp = now();
       if (processes.size === 0) return undefined;
       const perPid: Record<string, ResourceUsage> = {};
       let rss = 0;
@@ -376,7 +380,7 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
         cpu.measured.push('Throttled Time');
       }
       const memory = taskMemory(rss, cgroupUsage ? undefined : swap, cgroupUsage);
-      return { resourceUsage: { memory, cpu }, timestamp: now(), pids: perPid };
+      return { resourceUsage: { memory, cpu }, timestamp, pids: perPid };
     },
     close() {
       for (const pid of [...tracked.keys()]) drop(pid);

@@ -1,8 +1,11 @@
 /** Starting, waiting, stopping and destroying real processes; user-facing start errors; contract errors. */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecoverableError, TaskNotFoundError } from '../../src/drivers/errors.js';
-import { node, openFdCount, pidsInGroup, spec, testDriver, waitFor } from './helpers.js';
+import { cgroupName } from '../../src/drivers/exec/cgroups.js';
+import { isRoot, node, openFdCount, pidsInGroup, spec, testDriver, waitFor } from './helpers.js';
 
 describe.each([
   ['/proc tree', { cgroups: false as const }],
@@ -106,5 +109,56 @@ describe.each([
       recoverable: false,
       message: 'task exited',
     });
+  });
+});
+
+describe.skipIf(!isRoot)('exec driver: a task whose cgroup another run still uses (needs root)', () => {
+  let setup: ReturnType<typeof testDriver>;
+  const busyDirs: string[] = [];
+  let squatter: ReturnType<typeof spawn> | undefined;
+  beforeEach(() => {
+    setup = testDriver();
+  });
+  afterEach(async () => {
+    squatter?.kill('SIGKILL');
+    if (squatter) await new Promise((resolve) => squatter?.once('exit', resolve));
+    squatter = undefined;
+    for (const dir of busyDirs.splice(0)) {
+      await waitFor(`${dir} to empty`, () => readFileSync(join(dir, 'cgroup.procs'), 'latin1') === '');
+      rmdirSync(dir);
+    }
+    await setup.cleanup();
+  });
+
+  it('fails only that start, naming the directory and its pids; the other tasks keep their cgroups', async () => {
+    const first = spec({ command: 'sleep', args: ['30'] });
+    await setup.start(first);
+    const parents = setup.driver.describeTask(first.id)!.cgroupPaths.map((path) => dirname(path));
+    expect(parents.length).toBeGreaterThan(0);
+    // Another run of task `busy` lives in the cgroup of its name: a process of its own is inside.
+    const busy = spec({ command: 'sleep', args: ['30'] });
+    squatter = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const squatterPid = squatter.pid!;
+    for (const parent of parents) {
+      const dir = join(parent, cgroupName(busy.id));
+      mkdirSync(dir);
+      busyDirs.push(dir);
+      writeFileSync(join(dir, 'cgroup.procs'), String(squatterPid));
+    }
+
+    const refused = setup.driver.startTask(busy);
+    await expect(refused).rejects.toBeInstanceOf(RecoverableError);
+    await expect(refused).rejects.toMatchObject({
+      recoverable: true,
+      message: expect.stringMatching(
+        new RegExp(`${cgroupName(busy.id)} already exists and holds processes \\(pids: ${squatterPid}\\)`),
+      ),
+    });
+    // Its processes were not touched, and the next task still gets a cgroup.
+    expect(existsSync(`/proc/${squatterPid}`)).toBe(true);
+    expect(setup.driver.cgroups.version).not.toBe('none');
+    const next = spec({ command: 'sleep', args: ['30'] });
+    await setup.start(next);
+    expect(setup.driver.describeTask(next.id)!.cgroupPaths.length).toBeGreaterThan(0);
   });
 });

@@ -262,8 +262,9 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
     try {
       return manager.create(taskId);
     } catch (error) {
-      // Out of fds or memory for a moment: the start is retried, cgroups stay on.
-      if (isTransient(error)) throw error;
+      // Out of fds or memory for a moment: the start is retried, cgroups stay on. This task's
+      // cgroup still in use by another run of it (a `RecoverableError`): only this task fails.
+      if (isTransient(error) || error instanceof RecoverableError) throw error;
       // The host refused (delegation, read-only cgroupfs): say so once and carry on without.
       logger.info(
         { error: (error as Error).message },

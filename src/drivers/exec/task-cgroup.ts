@@ -1,6 +1,8 @@
 /** Creates a task's cgroup for whichever layout was detected; removes the parent once it is empty. */
 import { existsSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { RecoverableError } from '../errors.js';
+import { readProcs } from './cgroup-remove.js';
 import { createCgroupV1 } from './cgroup-v1.js';
 import { createCgroupV2 } from './cgroup-v2.js';
 import {
@@ -50,8 +52,10 @@ export function createCgroupManager(layout: CgroupLayout, parent: string): Cgrou
         try {
           return make(name);
         } catch (error) {
+          const { code } = error as NodeJS.ErrnoException;
+          if (code === 'EEXIST') throw busyCgroup(taskId, error);
           // Another driver released the (empty) parent between our mkdir and the task's: once more.
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw error;
+          if (code !== 'ENOENT' || attempt >= 2) throw error;
         }
       }
     },
@@ -64,6 +68,26 @@ export function createCgroupManager(layout: CgroupLayout, parent: string): Cgrou
       );
     },
   };
+}
+
+/**
+ * The task's cgroup exists and holds processes (`create` removed it were it empty): another run of
+ * this task id lives there (an agent with another data dir, an escaped process). Only this start
+ * fails, naming the directory and its pids; the host's cgroups stay in use for every other task.
+ */
+function busyCgroup(taskId: string, error: unknown): RecoverableError {
+  const dir = (error as NodeJS.ErrnoException).path ?? cgroupName(taskId);
+  let pids: number[] = [];
+  try {
+    pids = readProcs(join(dir, 'cgroup.procs'));
+  } catch {
+    // Unreadable: the message says so.
+  }
+  return new RecoverableError(
+    `cannot start ${taskId}: its cgroup ${dir} already exists and holds processes (pids: ${pids.join(', ') || 'unknown'}); stop the other run of this task, or kill those processes and remove the directory`,
+    true,
+    { cause: error },
+  );
 }
 
 /** Removes directories that are empty of child cgroups; a busy one (another task) stays. */

@@ -415,6 +415,18 @@ export function createAgent(options: CreateAgentOptions): Agent {
           `the agent state in ${dir} has ${missing ? `task "${missing.name}" of ` : ''}allocation ${allocKey(old.job, old.group, old.index)} (${old.id}), which the job files do not define; run the agent with the job files it was started with (nothing was started)`,
         );
       }
+      // A task that may still run on the driver it was started with is that driver's to take up:
+      // started on another, it would run twice, the first copy (a plugin's child, a container)
+      // orphaned.
+      for (const task of old.tasks) {
+        const config = alloc.group.tasks.find((candidate) => candidate.name === task.name);
+        const now = config && driverKeyOf(config);
+        if (task.state !== 'dead' && now !== task.driver) {
+          throw new StateError(
+            `the agent state in ${dir} has task "${task.name}" of allocation ${allocKey(old.job, old.group, old.index)} (${old.id}) on the ${task.driver} driver, and the job files now run it on ${now}; run the agent with the job files it was started with and stop the job, then change its driver (nothing was started)`,
+          );
+        }
+      }
       byId.delete(alloc.id);
       (alloc as { id: string }).id = old.id;
       byId.set(old.id, alloc);

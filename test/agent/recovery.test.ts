@@ -408,4 +408,64 @@ describe('agent state and recovery (issue 13)', () => {
     );
     expect(mock.calls.startTask).toBe(2);
   });
+
+  it('a saved task the job files now run on another driver is refused, naming both drivers', async () => {
+    const mock = createMockDriver();
+    const one = await firstAgent(mock);
+    await one.agent.stop({ mode: 'detach' });
+    const moved = (driver: string) =>
+      parseJob({
+        name: 'j',
+        type: 'service',
+        groups: [
+          {
+            name: 'g',
+            tasks: [
+              { name: 'a', driver, config: { command: 'true' } },
+              { name: 'b', driver: 'mock', config: {} },
+            ],
+          },
+        ],
+      });
+    const refused = createAgent({ jobs: [moved('exec')], drivers: { mock }, dataDir: dir }).start();
+    await expect(refused).rejects.toBeInstanceOf(StateError);
+    await expect(refused).rejects.toThrow(
+      /task "a" of allocation j\.g\[0\] \(.*\) on the mock driver, and the job files now run it on exec; .*\(nothing was started\)/,
+    );
+    expect(mock.calls.startTask).toBe(2);
+    expect(mock.calls.stopTask).toBe(0);
+    expect(mock.liveTasks).toBe(2);
+  });
+
+  it('a saved dead task may move to another driver: nothing of it runs, so nothing is refused or started', async () => {
+    const mock = createMockDriver();
+    const job = (driver: string) =>
+      parseJob({
+        name: 'j',
+        type: 'batch',
+        groups: [
+          {
+            name: 'g',
+            tasks: [
+              { name: 'done', driver, config: driver === 'mock' ? { runForMs: 10 } : { command: 'true' } },
+              { name: 'long', driver: 'mock', config: {} },
+            ],
+          },
+        ],
+      });
+    const one = createAgent({ jobs: [job('mock')], drivers: { mock }, dataDir: dir });
+    await one.start();
+    await until('done is dead', () => (runner(one, 'done').state === 'dead' ? true : undefined));
+    await one.stop({ mode: 'detach' });
+    mock.exit(taskIds(one)[1]!, { exitCode: 0 });
+
+    const two = createAgent({ jobs: [job('exec')], drivers: { mock }, dataDir: dir });
+    await two.start();
+    const summary = await two.done;
+    expect(summary.tasks.map((t) => [t.task, t.state, t.failed])).toEqual([
+      ['done', 'dead', false],
+      ['long', 'dead', false],
+    ]);
+    expect(mock.calls.startTask).toBe(2);
+  });
 });

@@ -21,8 +21,6 @@ import { type CpuTracker, createCpuTracker } from '../cpu-tracker.js';
 import {
   type CpuMeasurement,
   type CpuStats,
-  emptyCpuStats,
-  emptyMemoryStats,
   MEMORY_FIELDS,
   type MemoryMeasurement,
   type MemoryStats,
@@ -110,25 +108,38 @@ function cpuMeasured(primed: boolean, system: boolean, user: boolean, ticks: boo
   return names.slice();
 }
 
-/** CPU stats from cumulative times: times always, percents from the second reading on. */
+/**
+ * CPU stats from cumulative times: times always, percents from the second reading on. Built as one
+ * literal in `emptyCpuStats`' key order (not filled in after it: its `measured: []` was thrown away
+ * at once, and the three times added one by one moved the object through three more shapes).
+ */
 export function cpuStatsOf(
   trackers: CpuTrackers,
   times: CpuTimes,
   at: number,
   ticksMeasured: boolean,
 ): CpuStats {
-  const cpu = emptyCpuStats();
   const primed = trackers.primed;
   trackers.primed = true;
-  cpu.percent = trackers.total.percent(times.totalMs, at);
-  if (times.systemMs !== undefined) cpu.systemMode = trackers.system.percent(times.systemMs, at);
-  if (times.userMs !== undefined) cpu.userMode = trackers.user.percent(times.userMs, at);
-  if (primed) cpu.totalTicks = trackers.total.ticks(cpu.percent);
-  else cpu.percent = 0;
-  cpu.totalTime = Math.round(times.totalMs * NS_PER_MS);
-  if (times.userMs !== undefined) cpu.userTime = Math.round(times.userMs * NS_PER_MS);
-  if (times.systemMs !== undefined) cpu.systemTime = Math.round(times.systemMs * NS_PER_MS);
-  cpu.measured = cpuMeasured(primed, times.systemMs !== undefined, times.userMs !== undefined, ticksMeasured);
+  const { totalMs, userMs, systemMs } = times;
+  let percent = trackers.total.percent(totalMs, at);
+  const systemMode = systemMs === undefined ? 0 : trackers.system.percent(systemMs, at);
+  const userMode = userMs === undefined ? 0 : trackers.user.percent(userMs, at);
+  let totalTicks = 0;
+  if (primed) totalTicks = trackers.total.ticks(percent);
+  else percent = 0;
+  const cpu: CpuStats = {
+    systemMode,
+    userMode,
+    percent,
+    totalTicks,
+    throttledPeriods: 0,
+    throttledTime: 0,
+    measured: cpuMeasured(primed, systemMs !== undefined, userMs !== undefined, ticksMeasured),
+    totalTime: Math.round(totalMs * NS_PER_MS),
+  };
+  if (userMs !== undefined) cpu.userTime = Math.round(userMs * NS_PER_MS);
+  if (systemMs !== undefined) cpu.systemTime = Math.round(systemMs * NS_PER_MS);
   return cpu;
 }
 
@@ -170,10 +181,27 @@ const RSS_BIT = MEMORY_FIELD_BIT.get('rss') as number;
 const SWAP_BIT = MEMORY_FIELD_BIT.get('swap') as number;
 const CGROUP_MEMORY_BITS = CGROUP_MEMORY_FIELDS.map((field) => MEMORY_FIELD_BIT.get(field) as number);
 
+/** Replaced before a sample leaves the sampler: never handed out. */
+const NO_MEASURED: MemoryMeasurement[] = [];
+
+/** `emptyMemoryStats()` with its RSS, swap and `measured` set, as one literal of the same key order. */
+function memoryStats(rss: number, swap: number, measured: MemoryMeasurement[]): MemoryStats {
+  return {
+    rss,
+    cache: 0,
+    swap,
+    mappedFile: 0,
+    usage: 0,
+    maxUsage: 0,
+    kernelUsage: 0,
+    kernelMaxUsage: 0,
+    measured,
+  };
+}
+
 /** Task memory: RSS from the processes, every other figure from the cgroup where it has it. */
 function taskMemory(rss: number, swap: number | undefined, usage: CgroupUsage | undefined): MemoryStats {
-  const memory = emptyMemoryStats();
-  memory.rss = rss;
+  const memory = memoryStats(rss, 0, NO_MEASURED);
   let fields = RSS_BIT;
   if (swap !== undefined) {
     memory.swap = swap;
@@ -351,15 +379,14 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
         const figures = entry.last as ProcSample;
         const userMs = figures.utime * msPerTick;
         const systemMs = figures.stime * msPerTick;
-        const memory = emptyMemoryStats();
-        memory.rss = figures.rssBytes;
         rss += figures.rssBytes;
+        let memory: MemoryStats;
         if (figures.swapBytes !== undefined || noSwapOnHost) {
-          memory.swap = figures.swapBytes ?? 0;
-          swap = (swap ?? 0) + memory.swap;
-          memory.measured = ['RSS', 'Swap'];
+          const pidSwap = figures.swapBytes ?? 0;
+          swap = (swap ?? 0) + pidSwap;
+          memory = memoryStats(figures.rssBytes, pidSwap, ['RSS', 'Swap']);
         } else {
-          memory.measured = ['RSS'];
+          memory = memoryStats(figures.rssBytes, 0, ['RSS']);
         }
         perPid[pid] = {
           memory,

@@ -91,6 +91,7 @@ function checkUsage(usage: unknown, path: () => string): SampleProblem | undefin
 }
 
 const resourceUsagePath = () => 'resourceUsage';
+const noPath = () => '';
 
 /**
  * Returns the first problem with `sample`, or undefined when it may be published. `previousTimestamp`
@@ -110,8 +111,9 @@ export function findSampleProblem(sample: unknown, previousTimestamp?: number): 
   if (pids === undefined) return undefined;
   if (!isObject(pids)) return { cause: 'wrong-type', path: 'pids', value: pids };
   for (const pid in pids) {
-    const problem = checkUsage(pids[pid], () => `pids.${pid}`);
-    if (problem) return problem;
+    // No path closure per pid (one per pid per sample): the pid's usage is checked without a path,
+    // and only a problem found is checked again with one.
+    if (checkUsage(pids[pid], noPath)) return checkUsage(pids[pid], () => `pids.${pid}`);
   }
   return undefined;
 }

@@ -31,6 +31,16 @@ describe('findSampleProblem', () => {
     expect(findSampleProblem(sample)).toMatchObject({ cause, path });
   });
 
+  it("names the pid and the field of a problem in one pid's usage, after valid pids", () => {
+    const valid = sampleAt(100).resourceUsage;
+    const bad = { ...valid, memory: { ...valid.memory!, rss: -5 } };
+    expect(findSampleProblem({ ...sampleAt(100), pids: { 7: valid, 42: bad, 43: valid } })).toEqual({
+      cause: 'negative',
+      path: 'pids.42.memory.rss',
+      value: -5,
+    });
+  });
+
   it('refuses a timestamp going backwards', () => {
     expect(findSampleProblem(sampleAt(99), 100)).toMatchObject({ cause: 'timestamp-backwards', value: 99 });
     expect(findSampleProblem(sampleAt(100), 100)).toBeUndefined();

@@ -129,16 +129,24 @@ export function cpuValue(cpu: CpuStats | undefined, field: CpuField): number | u
 }
 
 export function emptyMemoryStats(): MemoryStats {
+  return memoryStatsOf(0, 0, []);
+}
+
+/**
+ * Memory stats with these figures and zeros elsewhere, built as one literal (the samplers' per-sample
+ * path: no object filled in field by field, every one of the same shape).
+ */
+export function memoryStatsOf(rss: number, swap: number, measured: MemoryMeasurement[]): MemoryStats {
   return {
-    rss: 0,
+    rss,
     cache: 0,
-    swap: 0,
+    swap,
     mappedFile: 0,
     usage: 0,
     maxUsage: 0,
     kernelUsage: 0,
     kernelMaxUsage: 0,
-    measured: [],
+    measured,
   };
 }
 

@@ -24,6 +24,7 @@ import {
   MEMORY_FIELDS,
   type MemoryMeasurement,
   type MemoryStats,
+  memoryStatsOf,
   type ResourceUsage,
   type TaskResourceUsage,
 } from '../usage.js';
@@ -184,24 +185,9 @@ const CGROUP_MEMORY_BITS = CGROUP_MEMORY_FIELDS.map((field) => MEMORY_FIELD_BIT.
 /** Replaced before a sample leaves the sampler: never handed out. */
 const NO_MEASURED: MemoryMeasurement[] = [];
 
-/** `emptyMemoryStats()` with its RSS, swap and `measured` set, as one literal of the same key order. */
-function memoryStats(rss: number, swap: number, measured: MemoryMeasurement[]): MemoryStats {
-  return {
-    rss,
-    cache: 0,
-    swap,
-    mappedFile: 0,
-    usage: 0,
-    maxUsage: 0,
-    kernelUsage: 0,
-    kernelMaxUsage: 0,
-    measured,
-  };
-}
-
 /** Task memory: RSS from the processes, every other figure from the cgroup where it has it. */
 function taskMemory(rss: number, swap: number | undefined, usage: CgroupUsage | undefined): MemoryStats {
-  const memory = memoryStats(rss, 0, NO_MEASURED);
+  const memory = memoryStatsOf(rss, 0, NO_MEASURED);
   let fields = RSS_BIT;
   if (swap !== undefined) {
     memory.swap = swap;
@@ -384,9 +370,9 @@ export function createTaskSampler(options: TaskSamplerOptions): TaskSampler {
         if (figures.swapBytes !== undefined || noSwapOnHost) {
           const pidSwap = figures.swapBytes ?? 0;
           swap = (swap ?? 0) + pidSwap;
-          memory = memoryStats(figures.rssBytes, pidSwap, ['RSS', 'Swap']);
+          memory = memoryStatsOf(figures.rssBytes, pidSwap, ['RSS', 'Swap']);
         } else {
-          memory = memoryStats(figures.rssBytes, 0, ['RSS']);
+          memory = memoryStatsOf(figures.rssBytes, 0, ['RSS']);
         }
         perPid[pid] = {
           memory,

@@ -16,6 +16,13 @@
 const SLOTS = 50;
 /** A slot takes this many wake-ups before the phase spreading moves any (tests and small agents). */
 const MIN_PER_SLOT = 32;
+/**
+ * Streams woken per event-loop turn. A bucket's slot can hold a few hundred streams at 10,000 tasks,
+ * and every woken stream reads and publishes a sample in the same microtask checkpoint: at 10,000
+ * mock tasks that one turn was the scale benchmark's p99 loop delay (38–42 ms). Past this many, the
+ * rest wake in later turns (`setImmediate`, one chunk each), so I/O and other timers run between.
+ */
+const WAKE_CHUNK = 64;
 
 /** One stream's pending wake-up: a ticker is one waiter, re-queued at each `next()`. */
 interface Waiter {
@@ -137,7 +144,14 @@ function fire(bucket: Bucket): void {
   }
   for (const waiter of woken) remove(bucket, waiter);
   arm(bucket);
-  for (const waiter of woken) settle(waiter, true);
+  wake(woken, 0);
+}
+
+/** Wakes `woken[from…]`, one chunk now and the next in a later turn (see `WAKE_CHUNK`). */
+function wake(woken: Waiter[], from: number): void {
+  const until = Math.min(woken.length, from + WAKE_CHUNK);
+  for (let index = from; index < until; index++) settle(woken[index] as Waiter, true);
+  if (until < woken.length) setImmediate(wake, woken, until);
 }
 
 function settle(waiter: Waiter, woken: boolean): void {
@@ -202,16 +216,6 @@ export function sampleTicker(...signals: AbortSignal[]): SampleTicker {
     },
     close: end,
   };
-}
-
-/** One wait of a stream that keeps no ticker: `sampleTicker(...signals).next(intervalMs)`, then closed. */
-export async function nextSampleTick(intervalMs: number, ...signals: AbortSignal[]): Promise<boolean> {
-  const ticker = sampleTicker(...signals);
-  try {
-    return await ticker.next(intervalMs);
-  } finally {
-    ticker.close();
-  }
 }
 
 /** Streams waiting right now, per interval (tests and leak checks). */

@@ -1,6 +1,16 @@
 import { getEventListeners, setMaxListeners } from 'node:events';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { nextSampleTick, pendingSampleTicks, sampleTicker } from '../../src/drivers/sample-clock.js';
+import { pendingSampleTicks, sampleTicker } from '../../src/drivers/sample-clock.js';
+
+/** One wait on a ticker of its own, closed after: a stream that samples once. */
+async function nextSampleTick(intervalMs: number, ...signals: AbortSignal[]): Promise<boolean> {
+  const ticker = sampleTicker(...signals);
+  try {
+    return await ticker.next(intervalMs);
+  } finally {
+    ticker.close();
+  }
+}
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_000_000 });
@@ -39,7 +49,8 @@ it('a burst is spread over the interval: no slot of 20 ms wakes more than its sh
   const ticks = Array.from({ length: count }, () =>
     nextSampleTick(1000, never).then(() => wokenAt.push(Date.now())),
   );
-  await vi.advanceTimersByTimeAsync(1000);
+  // One more millisecond: the last group's later wake chunks are immediates queued at 1,000 ms.
+  await vi.advanceTimersByTimeAsync(1001);
   await Promise.all(ticks);
   expect(wokenAt).toHaveLength(count);
   const perSlot = new Map<number, number>();
@@ -50,7 +61,8 @@ it('a burst is spread over the interval: no slot of 20 ms wakes more than its sh
   // 5,000 over 50 slots is 100 each (the share grows as the burst registers, so a little more).
   expect(Math.max(...perSlot.values())).toBeLessThanOrEqual(110);
   expect(Math.min(...wokenAt)).toBeGreaterThan(1_000_000);
-  expect(Math.max(...wokenAt)).toBeLessThanOrEqual(1_001_000);
+  // The fake clock runs an immediate 1 ms later (a real one runs in the same millisecond).
+  expect(Math.max(...wokenAt)).toBeLessThanOrEqual(1_001_001);
 });
 
 it('an abort resolves false at once, leaves no waiter and, for the last one, no timer', async () => {
@@ -122,4 +134,22 @@ it('a ticker made on an aborted signal never waits', async () => {
   expect(await ticker.next(1000)).toBe(false);
   expect(pendingSampleTicks()).toBe(0);
   expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+});
+
+it('a big group due together wakes 64 streams per event-loop turn, the rest in the turns after', async () => {
+  // 5,000 waiters: a slot's share is 101, all due in the same millisecond (see the spreading).
+  let woken = 0;
+  const ticks = Array.from({ length: 5000 }, () => nextSampleTick(1000, never).then(() => woken++));
+  const perStep: number[] = [];
+  while (woken < 5000) {
+    const before = woken;
+    await vi.advanceTimersToNextTimerAsync(); // one timer or one immediate: one turn's worth
+    perStep.push(woken - before);
+  }
+  await Promise.all(ticks);
+  expect(Math.max(...perStep)).toBe(64);
+  expect(perStep.filter((count) => count > 0 && count < 64).length).toBeGreaterThan(0);
+  expect(Date.now()).toBeLessThanOrEqual(1_001_000 + 1);
+  expect(pendingSampleTicks()).toBe(0);
+  expect(vi.getTimerCount()).toBe(0);
 });

@@ -11,7 +11,7 @@ import {
   StatsNotImplementedError,
   TaskNotFoundError,
 } from './errors.js';
-import { nextSampleTick } from './sample-clock.js';
+import { sampleTicker } from './sample-clock.js';
 import type { TaskResourceUsage } from './usage.js';
 
 /** An error by name, so scripts can live in job files; or any thrown value. */
@@ -200,17 +200,20 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     openStreams += 1;
     const life = task.life.signal;
     const stopped = () => signal.aborted || life.aborted;
+    // The shared sample clock (one timer per interval), as the exec driver samples; one ticker for
+    // the stream's life, so the two signals are watched once, not once per sample.
+    const ticker = sampleTicker(signal, life);
     try {
       const count = step.samples ?? Number.POSITIVE_INFINITY;
       for (let i = 0; i < count; i++) {
-        // The shared sample clock (one timer per interval), as the exec driver samples.
-        if (i > 0 && !(await nextSampleTick(intervalMs, signal, life))) return;
+        if (i > 0 && !(await ticker.next(intervalMs))) return;
         if (stopped()) return;
         yield sampleOf(task.script);
       }
       if (step.thenThrow) throw toMockError(step.thenThrow);
       if (step.thenHang) await untilAborted(AbortSignal.any([signal, life])).catch(() => {});
     } finally {
+      ticker.close();
       openStreams -= 1;
     }
   }

@@ -8,11 +8,27 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createExecDriver } from '../src/drivers/exec/index.js';
-import { createBus } from '../src/runtime/bus.js';
-import { silentLogger } from '../src/runtime/logger.js';
-import { createTaskRunner, type TaskRunner } from '../src/task-runner/create-task-runner.js';
+import type { TaskRunner } from '../src/task-runner/create-task-runner.js';
+import { importBuilt } from './built.js';
 import { type BenchOptions, type BenchResult, fmt, type Row } from './report.js';
+
+/** The taskpulse side runs the built library (dist/), as users do: see bench/built.ts for why not tsx. */
+async function loadBuilt() {
+  const [exec, bus, log, runner] = await Promise.all([
+    importBuilt<typeof import('../src/drivers/exec/index.js')>('src/drivers/exec/index.ts'),
+    importBuilt<typeof import('../src/runtime/bus.js')>('src/runtime/bus.ts'),
+    importBuilt<typeof import('../src/runtime/logger.js')>('src/runtime/logger.ts'),
+    importBuilt<typeof import('../src/task-runner/create-task-runner.js')>(
+      'src/task-runner/create-task-runner.ts',
+    ),
+  ]);
+  return {
+    createExecDriver: exec.createExecDriver,
+    createBus: bus.createBus,
+    silentLogger: log.silentLogger,
+    createTaskRunner: runner.createTaskRunner,
+  };
+}
 
 const INTERVAL_MS = 1000;
 
@@ -63,6 +79,7 @@ async function window(windowMs: number, samplesNow: () => number) {
 
 /** taskpulse: task runners on the exec driver, /proc process-tree mode. */
 async function supervised(count: number, windowMs: number): Promise<Figures> {
+  const { createExecDriver, createBus, silentLogger, createTaskRunner } = await loadBuilt();
   const logDir = mkdtempSync(join(tmpdir(), 'taskpulse-bench-exec-'));
   const driver = createExecDriver({ logDir, cgroups: false });
   const bus = createBus();
@@ -207,7 +224,7 @@ export async function execSampling({ smoke }: BenchOptions): Promise<BenchResult
       title: `exec-sampling: ${fmt.int(count)} idle processes (sleep 600), 1 s interval, ${windowMs / 1000} s window`,
       rows,
       notes: [
-        'taskpulse: createTaskRunner per process on createExecDriver({ cgroups: false }), i.e. the /proc process-tree mode (held fds to stat, status and task/<pid>/children), samples published on a bus.',
+        'taskpulse (the built library, dist/): createTaskRunner per process on createExecDriver({ cgroups: false }), i.e. the /proc process-tree mode (held fds to stat, status and task/<pid>/children), samples published on a bus.',
         'Baseline: the same files held open per process and re-read with readSync at offset 0 on one 1 s timer per process; parses utime, stime, RSS and VmSwap.',
         'CPU = process.cpuUsage over the window (after start-up and one interval); µs per sample = that CPU time / samples delivered in the window.',
       ],

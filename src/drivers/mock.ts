@@ -98,14 +98,14 @@ interface MockTask {
   script: MockTaskScript;
   statsCalls: number;
   exit?: ExitResult;
-  exited: Promise<ExitResult>;
-  resolveExit: (result: ExitResult) => void;
   timer?: NodeJS.Timeout;
-  /** Aborted when the task exits: ends its streams. */
-  life: AbortController;
+  /**
+   * Called once when the task exits: its pending `waitTask`s and open streams. A set of callbacks,
+   * not a promise and an `AbortController` per task: at 10,000 tasks those were ~1 KiB a task and
+   * an `AbortSignal` to make and abort at every start and stop (docs/benchmarks.md, section 10).
+   */
+  onExit: Set<(result: ExitResult) => void>;
 }
-
-const TASK_EXITED = new Error('mock task exited');
 
 export function toMockError(error: MockError): Error {
   if (error instanceof Error) return error;
@@ -156,9 +156,17 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     if (task.exit) return;
     clearTimeout(task.timer);
     task.exit = result;
-    // A shared reason: `abort()` without one builds a DOMException with a stack trace per task.
-    task.life.abort(TASK_EXITED);
-    task.resolveExit(result);
+    for (const callback of task.onExit) callback(result);
+    task.onExit.clear();
+  };
+  /** Calls `callback` when `task` exits (at once if it has), until the returned function is called. */
+  const whenExited = (task: MockTask, callback: (result: ExitResult) => void): (() => void) => {
+    if (task.exit) {
+      callback(task.exit);
+      return () => {};
+    }
+    task.onExit.add(callback);
+    return () => void task.onExit.delete(callback);
   };
 
   const sampleOf = (script: MockTaskScript): TaskResourceUsage => {
@@ -198,11 +206,15 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     signal: AbortSignal,
   ): AsyncGenerator<TaskResourceUsage> {
     openStreams += 1;
-    const life = task.life.signal;
-    const stopped = () => signal.aborted || life.aborted;
+    const stopped = () => signal.aborted || task.exit !== undefined;
     // The shared sample clock (one timer per interval), as the exec driver samples; one ticker for
-    // the stream's life, so the two signals are watched once, not once per sample.
-    const ticker = sampleTicker(signal, life);
+    // the stream's life, so its signal is watched once, not once per sample. The task's exit closes it.
+    const ticker = sampleTicker(signal);
+    let endHang: (() => void) | undefined;
+    const unwatch = whenExited(task, () => {
+      ticker.close();
+      endHang?.();
+    });
     try {
       const count = step.samples ?? Number.POSITIVE_INFINITY;
       for (let i = 0; i < count; i++) {
@@ -211,8 +223,14 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
         yield sampleOf(task.script);
       }
       if (step.thenThrow) throw toMockError(step.thenThrow);
-      if (step.thenHang) await untilAborted(AbortSignal.any([signal, life])).catch(() => {});
+      if (step.thenHang && !stopped()) {
+        await new Promise<void>((resolve) => {
+          endHang = resolve;
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
     } finally {
+      unwatch();
       ticker.close();
       openStreams -= 1;
     }
@@ -225,18 +243,12 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
   });
 
   const addTask = (spec: TaskSpec, script: MockTaskScript, startedAt: number): MockTask => {
-    let resolveExit!: (result: ExitResult) => void;
-    const exited = new Promise<ExitResult>((resolve) => {
-      resolveExit = resolve;
-    });
     const task: MockTask = {
       spec,
       startedAt,
       script,
       statsCalls: 0,
-      exited,
-      resolveExit,
-      life: new AbortController(),
+      onExit: new Set(),
     };
     tasks.set(spec.id, task);
     if (script.runForMs !== undefined) {
@@ -287,7 +299,20 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     async waitTask(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
       record('waitTask', taskId);
       const task = find(taskId);
-      return signal ? Promise.race([task.exited, untilAborted(signal)]) : task.exited;
+      if (task.exit) return task.exit;
+      if (signal?.aborted) throw signal.reason;
+      // One promise per wait, settled by the exit or by the signal, whichever comes first.
+      return new Promise<ExitResult>((resolve, reject) => {
+        const onAbort = () => {
+          unwatch();
+          reject(signal?.reason);
+        };
+        const unwatch = whenExited(task, (result) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(result);
+        });
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
     },
 
     async stopTask(taskId: string, { timeoutMs, signal = 'SIGTERM' }: StopOptions): Promise<void> {

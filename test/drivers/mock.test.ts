@@ -84,3 +84,26 @@ it('fails the first starts as scripted, and stopTask kills after the timeout whe
   expect(await driver.waitTask('a/t')).toMatchObject({ signal: 'SIGKILL' });
   await driver.destroyTask('a/t');
 });
+
+it("a task's exit settles its waits and ends its streams, a hung one too; an aborted wait rejects with the reason", async () => {
+  const driver = createMockDriver({ defaults: { stats: [{ samples: 1, thenHang: true }, {}] } });
+  await driver.startTask(spec());
+  const abort = new AbortController();
+  const aborted = driver.waitTask('a/t', abort.signal);
+  abort.abort(new Error('runner detached'));
+  await expect(aborted).rejects.toThrow('runner detached');
+  await expect(driver.waitTask('a/t', abort.signal)).rejects.toThrow('runner detached');
+
+  const waiting = driver.waitTask('a/t', new AbortController().signal);
+  const hung = collect(await driver.taskStats('a/t', 100, new AbortController().signal));
+  const streaming = collect(await driver.taskStats('a/t', 100, new AbortController().signal));
+  await vi.advanceTimersByTimeAsync(300);
+  expect(driver.openStreams).toBe(2);
+  driver.exit('a/t', { exitCode: 4 });
+  expect(await waiting).toMatchObject({ exitCode: 4 });
+  expect(await hung).toHaveLength(1);
+  expect((await streaming).length).toBeGreaterThanOrEqual(3);
+  expect(driver.openStreams).toBe(0);
+  expect(await driver.waitTask('a/t', abort.signal)).toMatchObject({ exitCode: 4 });
+  expect(vi.getTimerCount()).toBe(0);
+});

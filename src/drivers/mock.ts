@@ -206,9 +206,9 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
     signal: AbortSignal,
   ): AsyncGenerator<TaskResourceUsage> {
     openStreams += 1;
-    const stopped = () => signal.aborted || task.exit !== undefined;
     // The shared sample clock (one timer per interval), as the exec driver samples; one ticker for
-    // the stream's life, so its signal is watched once, not once per sample. The task's exit closes it.
+    // the stream's life, so its signal is watched once, not once per sample. The task's exit closes
+    // it, so `ticker.ended` is the stream's stop check.
     const ticker = sampleTicker(signal);
     let endHang: (() => void) | undefined;
     const unwatch = whenExited(task, () => {
@@ -219,11 +219,11 @@ export function createMockDriver(options: MockDriverOptions = {}): MockDriver {
       const count = step.samples ?? Number.POSITIVE_INFINITY;
       for (let i = 0; i < count; i++) {
         if (i > 0 && !(await ticker.next(intervalMs))) return;
-        if (stopped()) return;
+        if (ticker.ended) return;
         yield sampleOf(task.script);
       }
       if (step.thenThrow) throw toMockError(step.thenThrow);
-      if (step.thenHang && !stopped()) {
+      if (step.thenHang && !ticker.ended) {
         await new Promise<void>((resolve) => {
           endHang = resolve;
           signal.addEventListener('abort', () => resolve(), { once: true });

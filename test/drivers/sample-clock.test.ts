@@ -115,11 +115,23 @@ it('a ticker watches its signals once for its life, and an abort ends the wait a
   expect(await ticker.next(1000)).toBe(false);
 });
 
+it('a ticker is ended by the first of its signals to abort', () => {
+  const first = new AbortController();
+  const second = new AbortController();
+  const ticker = sampleTicker(first.signal, second.signal);
+  expect(ticker.ended).toBe(false);
+  second.abort(new Error('task exited'));
+  expect(ticker.ended).toBe(true);
+  expect(sampleTicker(second.signal).ended).toBe(true);
+});
+
 it('closing a ticker ends its pending wait and removes its listeners', async () => {
   const abort = new AbortController();
   const ticker = sampleTicker(abort.signal);
   const tick = ticker.next(1000);
+  expect(ticker.ended).toBe(false);
   ticker.close();
+  expect(ticker.ended).toBe(true);
   expect(await tick).toBe(false);
   expect(pendingSampleTicks()).toBe(0);
   expect(vi.getTimerCount()).toBe(0);

@@ -456,9 +456,6 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
   }
 
   async function* stream(task: ExecTask, intervalMs: number, signal: AbortSignal) {
-    // Two signals watched directly: `AbortSignal.any` per stream showed in the start-up profile.
-    const life = task.life.signal;
-    const stopped = () => signal.aborted || life.aborted;
     const cgroup = task.cgroup;
     const sampler: TaskSampler = createTaskSampler({
       rootPid: task.pid,
@@ -468,10 +465,11 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
       hostHasSwap: swapOnHost,
     });
     // The shared sample clock (one timer per interval for all tasks, phases spread), watching the
-    // two signals once for the stream's life.
-    const ticker = sampleTicker(signal, life);
+    // two signals once for the stream's life (`AbortSignal.any` per stream showed in the start-up
+    // profile); `ticker.ended` is the stream's stop check.
+    const ticker = sampleTicker(signal, task.life.signal);
     try {
-      while (!stopped()) {
+      while (!ticker.ended) {
         let sample: TaskResourceUsage | undefined;
         for (let attempt = 1; attempt <= SAMPLE_ATTEMPTS; attempt++) {
           try {
@@ -483,7 +481,7 @@ export function createExecDriver(options: ExecDriverOptions = {}): ExecDriver {
             if (!(await ticker.next(Math.min(50, intervalMs)))) return;
           }
         }
-        if (stopped()) return;
+        if (ticker.ended) return;
         if (sample) {
           task.last = { sample, at: performance.now() };
           yield sample;

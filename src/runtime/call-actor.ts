@@ -93,7 +93,9 @@ export function fromCall<TOutput, TInput>(
       // An active snapshot holds the input it started with (`undefined` is only cleared ones').
       const scope = new CallScope(state.input as TInput, self);
       state._call = scope;
-      // As `fromPromise`: a result that comes after the actor stopped is dropped.
+      // As `fromPromise`: a result that comes after the actor stopped is dropped. A call that throws
+      // before it returns a promise is the actor's error all the same (XState catches a throwing
+      // `start`), so effects need no `async` wrapper: a promise more per call.
       Promise.resolve(call(scope)).then(
         (data) => {
           if (self.getSnapshot().status === 'active') self.send({ type: RESOLVE, data });

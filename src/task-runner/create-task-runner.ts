@@ -175,13 +175,13 @@ const effectsOf = runnerEffects.of;
 const providedMachine = taskRunnerMachine.provide({
   // `fromCall`: promise actors that make an AbortController only for the calls that use one.
   actors: {
-    startTask: fromCall(async (call) => effectsOf(call.self._parent).startTask(call)),
-    waitTask: fromCall(async ({ self, signal }) => effectsOf(self._parent).waitTask(signal)),
-    stopTask: fromCall<TaskExit, { taskId: string; timeoutMs: number }>(async (call) =>
+    startTask: fromCall((call) => effectsOf(call.self._parent).startTask(call)),
+    waitTask: fromCall(({ self, signal }) => effectsOf(self._parent).waitTask(signal)),
+    stopTask: fromCall<TaskExit, { taskId: string; timeoutMs: number }>((call) =>
       effectsOf(call.self._parent).stopTask(call.input.timeoutMs, call),
     ),
-    destroyTask: fromCall(async ({ self }) => effectsOf(self._parent).destroyTask()),
-    recoverTask: fromCall(async ({ self }) => effectsOf(self._parent).recoverTask()),
+    destroyTask: fromCall(({ self }) => effectsOf(self._parent).destroyTask()),
+    recoverTask: fromCall(({ self }) => effectsOf(self._parent).recoverTask()),
   },
   actions: {
     runHooks: ({ self }, { phase }) => effectsOf(self).runHooks(phase),
@@ -307,8 +307,8 @@ class RunnerCore implements RunnerEffects, TaskHookContext {
     return started.driverId === undefined ? {} : { driverId: started.driverId };
   }
 
-  async waitTask(signal: AbortSignal): Promise<TaskExit> {
-    return this.exitOf(await this.driver.waitTask(this.task.id, signal));
+  waitTask(signal: AbortSignal): Promise<TaskExit> {
+    return this.driver.waitTask(this.task.id, signal).then((result) => this.exitOf(result));
   }
 
   async stopTask(timeoutMs: number, call: CallArgs<unknown>): Promise<TaskExit> {

@@ -106,6 +106,7 @@ export function mayRestart(restarts: readonly number[], now: number, policy: Plu
 }
 
 export const pluginSupervisorMachine = setup({
+  // Stryker disable next-line ObjectLiteral: `types` exists for the compiler only (equivalent at run time)
   types: {
     input: {} as PluginSupervisorInput,
     context: {} as PluginSupervisorContext,

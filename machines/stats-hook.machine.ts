@@ -134,6 +134,7 @@ const openedStream = (event: { type: string }): OpenedStream =>
   (event as DoneActorEvent<OpenedStream>).output;
 
 export const statsHookMachine = setup({
+  // Stryker disable next-line ObjectLiteral: `types` exists for the compiler only (equivalent at run time)
   types: {
     input: {} as StatsHookInput,
     context: {} as StatsHookContext,

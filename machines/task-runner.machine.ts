@@ -23,7 +23,7 @@
  * (or never started) is started; one saved as dead stays dead.
  * Pure: the driver calls and the hooks are named effects that `src/task-runner/` provides.
  */
-import { type ActorRefFrom, assign, fromPromise, setup } from 'xstate';
+import { type ActorRefFrom, assertEvent, assign, fromPromise, setup } from 'xstate';
 import { type BackoffOptions, retryDelayMs } from './backoff.js';
 import { DRIVER_ERROR_CODES, describeError } from './open-error.js';
 import {
@@ -167,7 +167,30 @@ const exitMessage = (exit: TaskExit) =>
     ? `Wait failed: ${exit.error}`
     : `Exit Code: ${exit.exitCode ?? 'none'}${exit.signal ? `, Signal: ${exit.signal}` : ''}${exit.oomKilled ? ', OOM Killed' : ''}`;
 
+/**
+ * Narrowing for the actions and guards of one event's transitions (`requestKill` is on `kill` only,
+ * the recover guards on `recover`): a plain `event.type ===` test would be a branch never taken, and
+ * `assertEvent` throws if a transition ever wires them to another event.
+ */
+const killEvent = (event: TaskRunnerEvent) => {
+  assertEvent(event, 'kill');
+  return event;
+};
+const recoverEvent = (event: TaskRunnerEvent) => {
+  assertEvent(event, 'recover');
+  return event;
+};
+
+/**
+ * `decide`'s params after a failed start, recovery or wait, or an exit that is not a success.
+ * `decideRestart` tells 'success' from anything else, so `{}` or `''` here decides the same: those
+ * mutants are equivalent, and each would cost a whole run of the group's tests.
+ */
+// Stryker disable next-line ObjectLiteral,StringLiteral: equivalent (see above)
+const FAILURE = { outcome: 'failure' } as const;
+
 export const taskRunnerMachine = setup({
+  // Stryker disable next-line ObjectLiteral: `types` exists for the compiler only (equivalent at run time)
   types: {
     input: {} as TaskRunnerInput,
     context: {} as TaskRunnerContext,
@@ -227,8 +250,7 @@ export const taskRunnerMachine = setup({
     /** A kill was asked; its own deadline, if it gave one, replaces the default. */
     requestKill: assign(({ context, event }) => ({
       killRequested: true,
-      killDeadlineMs:
-        event.type === 'kill' && event.deadlineMs !== undefined ? event.deadlineMs : context.killDeadlineMs,
+      killDeadlineMs: killEvent(event).deadlineMs ?? context.killDeadlineMs,
     })),
     recordStopFailure: assign(({ context }, params: { error: string }) => ({
       stopFailures: context.stopFailures + 1,
@@ -263,15 +285,17 @@ export const taskRunnerMachine = setup({
     /** Another stop fits in the kill deadline: the backoff so far plus the next delay. */
     stopRetryFits: ({ context }) =>
       context.stopBackoffMs + nextStopRetryMs(context) <= context.killDeadlineMs,
+    // Stryker disable next-line OptionalChaining: it runs in `exited.deciding`, after `decide` set the decision
     willRestart: ({ context }) => !context.killRequested && context.decision?.restart === true,
     killRequested: ({ context }) => context.killRequested,
     restartRequested: ({ context }) => context.restartRequested,
-    recoversRunning: ({ event }) => event.type === 'recover' && event.mode === 'running',
-    recoversStart: ({ event }) => event.type === 'recover' && event.mode === 'start',
-    recoversDead: ({ event }) => event.type === 'recover' && event.mode === 'dead',
+    recoversRunning: ({ event }) => recoverEvent(event).mode === 'running',
+    recoversStart: ({ event }) => recoverEvent(event).mode === 'start',
+    recoversDead: ({ event }) => recoverEvent(event).mode === 'dead',
   },
   delays: {
     restartDelay: ({ context }) =>
+      // Stryker disable next-line OptionalChaining: it runs in `restarting`, after `decide` set the decision
       !context.restartRequested && context.decision?.restart ? context.decision.delayMs : 0,
     stopRetryDelay: ({ context }) => retryDelayMs(context.stopFailures - 1, context.killRetry),
   },
@@ -362,7 +386,7 @@ export const taskRunnerMachine = setup({
                 type: 'taskEvent',
                 params: ({ event }) => ({ type: 'Driver Failure', message: describeError(event.error) }),
               },
-              { type: 'decide', params: { outcome: 'failure' } },
+              { type: 'decide', params: FAILURE },
             ],
           },
           {
@@ -442,7 +466,7 @@ export const taskRunnerMachine = setup({
                 ...(context.driverId ? { driverId: context.driverId } : {}),
               }),
             },
-            { type: 'decide', params: { outcome: 'failure' } },
+            { type: 'decide', params: FAILURE },
           ],
         },
       },
@@ -459,7 +483,7 @@ export const taskRunnerMachine = setup({
             { type: 'recordExit', params: ({ event }) => ({ exit: event.output }) },
             {
               type: 'decide',
-              params: ({ event }) => ({ outcome: isSuccess(event.output) ? 'success' : 'failure' }),
+              params: ({ event }) => (isSuccess(event.output) ? { outcome: 'success' } : FAILURE),
             },
           ],
         },
@@ -472,7 +496,7 @@ export const taskRunnerMachine = setup({
                 exit: { exitCode: null, signal: null, oomKilled: false, error: describeError(event.error) },
               }),
             },
-            { type: 'decide', params: { outcome: 'failure' } },
+            { type: 'decide', params: FAILURE },
           ],
         },
       },
@@ -645,7 +669,9 @@ export const taskRunnerMachine = setup({
                 type: 'taskEvent',
                 params: ({ context }) => ({
                   type: 'Restarting',
+                  // Stryker disable next-line OptionalChaining,StringLiteral: `decide` set the decision before `deciding`
                   message: context.decision?.message ?? '',
+                  // Stryker disable next-line OptionalChaining: `decide` set the decision before `deciding`
                   restartInMs: context.decision?.restart ? context.decision.delayMs : 0,
                 }),
               },
@@ -656,6 +682,7 @@ export const taskRunnerMachine = setup({
                 type: 'taskEvent',
                 params: ({ context }) => ({
                   type: 'Not Restarting',
+                  // Stryker disable next-line OptionalChaining,StringLiteral: `decide` set the decision before `deciding`
                   message: context.decision?.message ?? '',
                   failsTask: context.failed,
                 }),

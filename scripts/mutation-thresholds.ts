@@ -26,10 +26,20 @@ const report = JSON.parse(readFileSync(reportPath, 'utf8')) as Report;
 const root = process.cwd();
 const relative = (file: string) => (file.startsWith(root) ? file.slice(root.length + 1) : file);
 
-/** Stryker's "total" score: killed and timed-out mutants over all that ran or had no test. */
+/**
+ * Stryker's "total" score: killed and timed-out mutants over all that ran or had no test. Ignored
+ * mutants (log texts, and the equivalent ones a `// Stryker disable` comment names with its reason)
+ * are not in the score, but counted, so a new disable shows in the table.
+ */
 function score(statuses: string[]) {
   const count = (s: string) => statuses.filter((status) => status === s).length;
-  const [killed, timeout, survived, noCoverage] = ['Killed', 'Timeout', 'Survived', 'NoCoverage'].map(count);
+  const [killed, timeout, survived, noCoverage, ignored] = [
+    'Killed',
+    'Timeout',
+    'Survived',
+    'NoCoverage',
+    'Ignored',
+  ].map(count);
   const detected = killed! + timeout!;
   const undetected = survived! + noCoverage!;
   const valid = detected + undetected;
@@ -38,6 +48,7 @@ function score(statuses: string[]) {
     timeout: timeout!,
     survived: survived!,
     noCoverage: noCoverage!,
+    ignored: ignored!,
     valid,
     percent: valid === 0 ? 100 : (detected / valid) * 100,
   };
@@ -49,12 +60,12 @@ const rows = Object.entries(report.files)
 
 const enforced = (file: string) => file.startsWith('machines/');
 const width = Math.max(...rows.map((r) => r.file.length), 4);
-const cells = ['score', 'mutants', 'killed', 'timeout', 'survived', 'no-cov'];
+const cells = ['score', 'mutants', 'killed', 'timeout', 'survived', 'no-cov', 'ignored'];
 console.log(`${'file'.padEnd(width)}  ${cells.map((c) => c.padStart(9)).join('')}`);
 for (const r of rows) {
   const mark =
     r.percent >= min ? '' : enforced(r.file) ? `  < ${min} %` : `  < ${min} % (reported, not enforced)`;
-  const figures = [r.percent.toFixed(1), r.valid, r.killed, r.timeout, r.survived, r.noCoverage];
+  const figures = [r.percent.toFixed(1), r.valid, r.killed, r.timeout, r.survived, r.noCoverage, r.ignored];
   console.log(`${r.file.padEnd(width)}  ${figures.map((f) => String(f).padStart(9)).join('')}${mark}`);
 }
 

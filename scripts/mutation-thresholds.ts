@@ -29,7 +29,8 @@ const relative = (file: string) => (file.startsWith(root) ? file.slice(root.leng
 /**
  * Stryker's "total" score: killed and timed-out mutants over all that ran or had no test. Ignored
  * mutants (log texts, and the equivalent ones a `// Stryker disable` comment names with its reason)
- * are not in the score, but counted, so a new disable shows in the table.
+ * are not in the score, but counted, so a new disable shows in the table. Stryker reports those
+ * inside a machine's config; a disabled module-level constant's mutants are not in the report.
  */
 function score(statuses: string[]) {
   const count = (s: string) => statuses.filter((status) => status === s).length;

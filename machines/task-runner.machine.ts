@@ -168,16 +168,12 @@ const exitMessage = (exit: TaskExit) =>
     : `Exit Code: ${exit.exitCode ?? 'none'}${exit.signal ? `, Signal: ${exit.signal}` : ''}${exit.oomKilled ? ', OOM Killed' : ''}`;
 
 /**
- * Narrowing for the actions and guards of one event's transitions (`requestKill` is on `kill` only,
- * the recover guards on `recover`): a plain `event.type ===` test would be a branch never taken, and
- * `assertEvent` throws if a transition ever wires them to another event.
+ * The event, narrowed to `type`, for the actions and guards of one event's transitions (`requestKill`
+ * is on `kill` only, the recover guards on `recover`): a plain `event.type ===` test would be a branch
+ * never taken, and `assertEvent` throws if a transition ever wires them to another event.
  */
-const killEvent = (event: TaskRunnerEvent) => {
-  assertEvent(event, 'kill');
-  return event;
-};
-const recoverEvent = (event: TaskRunnerEvent) => {
-  assertEvent(event, 'recover');
+const eventOf = <T extends TaskRunnerEvent['type']>(event: TaskRunnerEvent, type: T) => {
+  assertEvent(event, type);
   return event;
 };
 
@@ -250,7 +246,7 @@ export const taskRunnerMachine = setup({
     /** A kill was asked; its own deadline, if it gave one, replaces the default. */
     requestKill: assign(({ context, event }) => ({
       killRequested: true,
-      killDeadlineMs: killEvent(event).deadlineMs ?? context.killDeadlineMs,
+      killDeadlineMs: eventOf(event, 'kill').deadlineMs ?? context.killDeadlineMs,
     })),
     recordStopFailure: assign(({ context }, params: { error: string }) => ({
       stopFailures: context.stopFailures + 1,
@@ -289,9 +285,9 @@ export const taskRunnerMachine = setup({
     willRestart: ({ context }) => !context.killRequested && context.decision?.restart === true,
     killRequested: ({ context }) => context.killRequested,
     restartRequested: ({ context }) => context.restartRequested,
-    recoversRunning: ({ event }) => recoverEvent(event).mode === 'running',
-    recoversStart: ({ event }) => recoverEvent(event).mode === 'start',
-    recoversDead: ({ event }) => recoverEvent(event).mode === 'dead',
+    recoversRunning: ({ event }) => eventOf(event, 'recover').mode === 'running',
+    recoversStart: ({ event }) => eventOf(event, 'recover').mode === 'start',
+    recoversDead: ({ event }) => eventOf(event, 'recover').mode === 'dead',
   },
   delays: {
     restartDelay: ({ context }) =>

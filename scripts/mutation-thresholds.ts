@@ -34,22 +34,18 @@ const relative = (file: string) => (file.startsWith(root) ? file.slice(root.leng
  */
 function score(statuses: string[]) {
   const count = (s: string) => statuses.filter((status) => status === s).length;
-  const [killed, timeout, survived, noCoverage, ignored] = [
-    'Killed',
-    'Timeout',
-    'Survived',
-    'NoCoverage',
-    'Ignored',
-  ].map(count);
-  const detected = killed! + timeout!;
-  const undetected = survived! + noCoverage!;
-  const valid = detected + undetected;
+  const killed = count('Killed');
+  const timeout = count('Timeout');
+  const survived = count('Survived');
+  const noCoverage = count('NoCoverage');
+  const detected = killed + timeout;
+  const valid = detected + survived + noCoverage;
   return {
-    killed: killed!,
-    timeout: timeout!,
-    survived: survived!,
-    noCoverage: noCoverage!,
-    ignored: ignored!,
+    killed,
+    timeout,
+    survived,
+    noCoverage,
+    ignored: count('Ignored'),
     valid,
     percent: valid === 0 ? 100 : (detected / valid) * 100,
   };
